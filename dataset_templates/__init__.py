@@ -1,0 +1,54 @@
+"""Dataset templates: one module per dataset+attribute, found by its file name.
+
+A template module declares `OPTIONS` (defaults of its own settings, set in config under
+`rewrites.template_options`) and `build(options) -> DatasetTemplate`. Building must be cheap: rows
+are only read when the script calls `load_rows()`. The file name is the key used in config
+(`rewrites.dataset_name`) and in output names.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+DEFAULT_REWRITER_MODEL = "gpt-4o-2024-08-06"
+DEFAULT_REWRITER_TEMPERATURE = 0.7
+
+
+@dataclass(frozen=True)
+class DatasetTemplate:
+    """What create_dataset.py needs to know about one dataset+attribute.
+
+    `w_classifier(row)` gives the attribute W of a raw row: True, False, or None (skip the row).
+    `rewrite_prompt` holds `{original_completion}` and `{w_counterfactual_string}`; the second
+    rewrite uses the same prompt with the w strings swapped.
+    The optional hooks serve templates that know their own latent structure:
+    `classify_text(text)` judges W from text alone (to check that rewrites really flipped W);
+    `oracle_counterfactual(text, w)` is the same text with W set to w and nothing else changed;
+    `simulate_rewrite(text, w, rng)` is how the `simulated` rewriter edits this corpus.
+    """
+
+    name: str
+    load_rows: Callable[[], Iterable[dict]]
+    n_examples: int
+    w_strings: dict[str, str]
+    w_classifier: Callable[[dict], Optional[bool]]
+    get_reward_question: Callable[[dict], str]
+    get_original_completion: Callable[[dict], str]
+    rewrite_prompt: str
+    get_id: Callable[[dict, int], str] = lambda row, index: str(row.get("id", index))
+    model: str = DEFAULT_REWRITER_MODEL
+    temperature: float = DEFAULT_REWRITER_TEMPERATURE
+    backend: str = "openai"
+    description: str = ""
+    classify_text: Optional[Callable[[str], Optional[bool]]] = None
+    oracle_counterfactual: Optional[Callable[[str, bool], str]] = None
+    simulate_rewrite: Optional[Callable[[str, bool, random.Random], str]] = None
+    extra: dict = field(default_factory=dict)
+
+    def w_string(self, w: bool) -> str:
+        return self.w_strings["w=1" if w else "w=0"]
+
+    def prompt_for(self, text: str, target_w: bool) -> str:
+        return self.rewrite_prompt.format(original_completion=text, w_counterfactual_string=self.w_string(target_w))
