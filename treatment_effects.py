@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     utils.setup_logging()
     utils.load_env()
     started = utils.now()
-    cfg = utils.config_from_argv(argv)
+    cfg = utils.config_from_argv(argv, __doc__)
     utils.log_config(cfg)
     section = cfg["effects"]
     if not 0 < section["alpha"] < 1:

@@ -92,7 +92,9 @@ CHOICES = {
 }
 
 
-def _type_ok(value: Any, expected: type) -> bool:
+def _type_ok(value: Any, expected: type | tuple) -> bool:
+    if isinstance(expected, tuple):
+        return any(_type_ok(value, one) for one in expected)
     if expected is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected is int:
@@ -105,9 +107,8 @@ def check_value(dotted: str, value: Any, default: Any, expected: type, source: s
     if value is None and default is None:
         return None
     if not _type_ok(value, expected):
-        raise RateError(
-            f"{source}: key '{dotted}' must be {expected.__name__}, got {type(value).__name__} {value!r}"
-        )
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
     if dotted in CHOICES and value not in CHOICES[dotted]:
         raise RateError(f"{source}: key '{dotted}' must be one of {list(CHOICES[dotted])}, got {value!r}")
     return float(value) if expected is float else value
@@ -240,8 +241,13 @@ def load_config(path: str | os.PathLike | None, overrides: list[tuple[str, str]]
     return Config(data, sources, shown)
 
 
-def config_from_argv(argv: list[str] | None) -> Config:
-    path, overrides = parse_cli(sys.argv[1:] if argv is None else argv)
+def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
+    """The config a script was asked for; `-h`/`--help` prints the script's docstring and exits."""
+    argv = sys.argv[1:] if argv is None else argv
+    if doc and any(arg in ("-h", "--help") for arg in argv):
+        print(doc.strip())
+        raise SystemExit(0)
+    path, overrides = parse_cli(argv)
     return load_config(path, overrides)
 
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     utils.setup_logging()
     utils.load_env()
     started = utils.now()
-    cfg = utils.config_from_argv(argv)
+    cfg = utils.config_from_argv(argv, __doc__)
     utils.log_config(cfg)
     section = cfg["visualize"]
 

@@ -1,0 +1,34 @@
+"""Every shipped config is valid, and README names each one."""
+
+from __future__ import annotations
+
+import pytest
+
+import utils
+from conftest import REPO
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def test_there_are_real_experiment_configs():
+    assert len(CONFIGS) >= 5
+
+
+@pytest.mark.parametrize("path", [REPO / "config.yaml", *CONFIGS], ids=lambda p: p.name)
+def test_config_loads_against_the_schema(path):
+    cfg = utils.load_config(path)
+    assert cfg["rewrites"]["dataset_name"]
+    assert cfg["scoring"]["model"]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_readme_mentions_each_config(path):
+    assert f"configs/{path.name}" in (REPO / "README.md").read_text()
+
+
+def test_default_config_needs_only_the_repository():
+    cfg = utils.load_config(REPO / "config.yaml")
+    for package, name in (("dataset_templates", cfg["rewrites"]["dataset_name"]),
+                          ("rewriters", cfg["rewrites"]["backend"]),
+                          ("scoring_templates", cfg["scoring"]["model"])):
+        assert (REPO / package / f"{name}.py").is_file(), (package, name)

@@ -1,0 +1,39 @@
+"""Importing any script, template or backend does no work: no files, no folders, no logging set-up,
+no heavy library loaded. Run in a fresh interpreter so earlier tests cannot hide a side effect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+PROBE = r"""
+import importlib, json, logging, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+names = ["utils", "create_dataset", "score_dataset", "treatment_effects", "visualize"]
+for package in ("dataset_templates", "scoring_templates", "rewriters"):
+    names.append(package)
+    names += [f"{package}.{p.stem}" for p in sorted((Path(sys.argv[1]) / package).glob("*.py")) if not p.stem.startswith("_")]
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({"imported": names, "root_handlers": len(logging.getLogger().handlers),
+                  "heavy": sorted(m for m in ("vaderSentiment.vaderSentiment", "spellchecker", "matplotlib.pyplot", "torch",
+                                              "transformers", "openai") if m in sys.modules)}))
+"""
+
+
+def test_importing_everything_has_no_side_effects(tmp_path):
+    project = tmp_path / "project"
+    env = {**os.environ, "PROJECT_DIR": str(project)}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(REPO)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "dataset_templates.synthetic_sentiment" in report["imported"]
+    assert report["root_handlers"] == 0, "logging.basicConfig belongs in main()"
+    assert report["heavy"] == [], "reward models and plotting libraries load when built, not when imported"
+    assert list(tmp_path.iterdir()) == [], "importing wrote into the working directory or created PROJECT_DIR"
