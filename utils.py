@@ -81,8 +81,17 @@ SCHEMA: dict[str, Any] = {
     "visualize": {
         "dataset_name": (None, str),
         "score": (None, str),
-        "effects_filename": ("latest", str),
+        "effects_filename": ("latest", (str, list)),
+        "raw": (False, bool),
         "dpi": (150, int),
+        "report": (True, bool),
+        "sample_rewrites": (4, int),
+        "sample_max_chars": (400, int),
+        "seed": (0, int),
+        "sweep_files": ([], list),
+        "sweep_key": (None, str),
+        "sweep_values": ([], list),
+        "sweep_label": (None, str),
     },
 }
 
@@ -106,6 +115,12 @@ def check_value(dotted: str, value: Any, default: Any, expected: type, source: s
     """Type-check one value; `None` is accepted where the default is `None` (meaning 'derive it')."""
     if value is None and default is None:
         return None
+    if isinstance(value, str) and not _type_ok(value, expected) and _type_ok(0.0, expected):
+        # YAML 1.1 reads '1e-3' as a string; for a float key it plainly means a number.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if not _type_ok(value, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
@@ -144,7 +159,8 @@ class Config(dict):
         self.path = path
 
     def source(self, dotted: str) -> str:
-        return self.sources.get(dotted, "defaults")
+        """Where a key's value came from; a default is reported against the config file in use."""
+        return self.sources.get(dotted, self.path)
 
     @property
     def smoke(self) -> bool:
@@ -153,13 +169,14 @@ class Config(dict):
 
 def _apply(data: dict, schema: dict, updates: dict, source: str, sources: dict, prefix: str = "") -> None:
     if not isinstance(updates, dict):
-        raise RateError(f"{source}: '{prefix or 'the top level'}' must be a mapping")
+        raise RateError(f"{source}: '{prefix.rstrip('.') or 'the top level'}' must be a mapping")
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
         if key not in schema:
             raise _unknown_key(dotted, list(schema), source)
         if isinstance(schema[key], dict):
-            _apply(data[key], schema[key], value, source, sources, prefix=f"{dotted}.")
+            if value is not None:  # a section whose keys are all commented out reads as null
+                _apply(data[key], schema[key], value, source, sources, prefix=f"{dotted}.")
             continue
         default, expected = schema[key]
         value = check_value(dotted, value, default, expected, source)
@@ -251,7 +268,9 @@ def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
     return load_config(path, overrides)
 
 
-SECRET_WORDS = ("key", "token", "secret", "password")
+# Names of settings that hold credentials. Keys such as `reward_key` or `w_original_key` name data,
+# not secrets, so a bare "key" suffix is not enough.
+SECRET_NAME = re.compile(r"(^|_)(api_?key|token|secret|password)$", re.IGNORECASE)
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -259,7 +278,7 @@ def redact(value: Any, key: str = "") -> Any:
         return {k: redact(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key) for v in value]
-    if value and isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS) and key != "reward_key":
+    if value and isinstance(value, str) and SECRET_NAME.search(key):
         return "***"
     return value
 
@@ -288,11 +307,16 @@ def smoke_mark(smoke: bool) -> str:
     return SMOKE_MARK if smoke else ""
 
 
+def template_names(package: str) -> list[str]:
+    """The keys of a template package: its module file names."""
+    return sorted(p.stem for p in (REPO_DIR / package).glob("*.py") if not p.stem.startswith("_"))
+
+
 def find_module(package: str, name: str, key: str, cfg: Config):
     """Import `<package>/<name>.py`, the template or backend a config names by file name."""
     import importlib
 
-    available = sorted(p.stem for p in (REPO_DIR / package).glob("*.py") if not p.stem.startswith("_"))
+    available = template_names(package)
     if name not in available:
         raise RateError(f"{cfg.source(key)}: {key}: unknown template '{name}' (available in {package}/: "
                         f"{', '.join(available)})")
@@ -330,8 +354,10 @@ def folder(kind: str) -> Path:
 
 def _stamp_regex(base: str, smoke: bool, exts: tuple[str, ...]) -> re.Pattern:
     ext = "|".join(re.escape(e) for e in exts)
-    # `*` in a base stands for any model name, e.g. '<dataset>_*_scored'.
-    base_re = re.escape(base).replace(r"\*", ".+")
+    # `*` in a base stands for a model name, e.g. '<dataset>_*_scored': one of the scoring templates or
+    # a generic `hf:` model's slug. Not any text, or 'imdb_length_*' would also match 'imdb_length_v2_...'.
+    models = "|".join(re.escape(name) for name in template_names("scoring_templates"))
+    base_re = re.escape(base).replace(r"\*", rf"(?:{models}|hf-[A-Za-z0-9_.-]+)")
     ours = rf"{base_re}{smoke_mark(smoke)}_(?P<stamp>{STAMP_PATTERN})"
     # The original RATE code put the smoke mark after the stamp; such files are still found.
     theirs = rf"{base_re}_(?P<stamp2>{STAMP_PATTERN}){smoke_mark(smoke)}"
@@ -394,7 +420,7 @@ def _share_with_group(path: Path) -> None:
     try:
         shutil.chown(path, group=group)
     except (LookupError, PermissionError) as exc:
-        raise RateError(f".env: GROUP_NAME '{group}' cannot own {path}: {exc}") from None
+        raise RateError(f".env: GROUP_NAME '{group}' cannot own {path.name}: {exc}") from None
     os.chmod(path, os.stat(path).st_mode | 0o040)
 
 
@@ -408,13 +434,13 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> P
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        _share_with_group(tmp)
         try:
             os.link(tmp, path)
         except FileExistsError:
             raise RateError(f"refusing to overwrite existing file {path}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    _share_with_group(path)
     return path
 
 
