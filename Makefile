@@ -5,7 +5,8 @@
 #   make test                                  the test suite
 #   make create_dataset CONFIG=custom.yaml     one phase; likewise score_dataset, treatment_effects, visualize
 #   make pipeline CONFIG=custom.yaml           all four phases (chained SLURM jobs when PARTITION is set)
-#   make score_dataset ARGS="--scoring.model=vader --smoke_test=true"   overrides for the script
+#   make score_dataset SHARDS=4                scoring in 4 shards (a SLURM array job) and a merge
+#   make score_dataset ARGS="--scoring.batch_size=16 --smoke_test=true"   overrides for the script
 #
 # PARTITION comes from the command line, the environment or .env; RUN=local runs here regardless.
 
@@ -17,19 +18,27 @@ CONFIG ?= config.yaml
 ARGS ?=
 PARTITION ?= $(shell [ -f .env ] && sed -n 's/^[[:space:]]*PARTITION=//p' .env | tr -d "\"' " | tail -n 1)
 RUN ?= $(if $(PARTITION),slurm,local)
-GPUS ?= 1
 PHASES := create_dataset score_dataset treatment_effects visualize
-# Per-phase sbatch resources; only scoring asks for a GPU.
-SBATCH_create_dataset := --cpus-per-task=2 --mem=8G --time=24:00:00
-SBATCH_score_dataset := --cpus-per-task=4 --mem=32G --time=12:00:00 $(if $(filter-out 0,$(GPUS)),--gres=gpu:$(GPUS))
-SBATCH_treatment_effects := --cpus-per-task=1 --mem=8G --time=01:00:00
-SBATCH_visualize := --cpus-per-task=1 --mem=4G --time=00:30:00
-SBATCH_COMMON = --parsable --partition="$(PARTITION)" --output=logs/%x_%j.out --error=logs/%x_%j.err
+
+# SLURM resources per phase (override any of them on the command line); only scoring asks for GPUs.
+GPUS ?= 1
+SHARDS ?= 1
+SBATCH_create_dataset ?= --cpus-per-task=2 --mem=8G --time=24:00:00
+SBATCH_score_dataset ?= --cpus-per-task=4 --mem=32G --time=12:00:00
+SBATCH_merge ?= --cpus-per-task=1 --mem=8G --time=01:00:00
+SBATCH_treatment_effects ?= --cpus-per-task=1 --mem=8G --time=01:00:00
+SBATCH_visualize ?= --cpus-per-task=1 --mem=4G --time=00:30:00
+SCORE_GPU_FLAGS = $(if $(filter-out 0,$(GPUS)),--gres=gpu:$(GPUS))
+# How a scoring job is told its shard (`%a` = array task index, `%n` = SHARDS), and how shards merge.
+SHARD_ARG ?= --scoring.shard=%a/%n
+MERGE_ARG ?= --scoring.merge_shards=%n
+export PARTITION SHARDS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
+       SBATCH_visualize SCORE_GPU_FLAGS SHARD_ARG MERGE_ARG
 
 .PHONY: help venv demo smoke test pipeline $(PHASES)
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built whenever requirements.txt changes; the stamp file records the last install.
 $(VENV)/.installed: requirements.txt
@@ -39,21 +48,37 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
-$(PHASES): venv
+create_dataset treatment_effects visualize: venv
 	@if [ "$(RUN)" = slurm ]; then \
-	  mkdir -p logs && sbatch $(SBATCH_COMMON) --job-name=rate-$@ $(SBATCH_$@) slurm/phase.sbatch $@ "$(CONFIG)" $(ARGS); \
+	  job=$$(SBATCH_FLAGS="$(SBATCH_$@)" slurm/submit.sh $@ "$(CONFIG)" $(ARGS)) && echo "$@: job $$job"; \
+	else \
+	  $(PY) $@.py --config "$(CONFIG)" $(ARGS); \
+	fi
+
+score_dataset: venv
+	@shard_arg="$(subst %n,$(SHARDS),$(SHARD_ARG))"; merge_arg="$(subst %n,$(SHARDS),$(MERGE_ARG))"; \
+	if [ "$(RUN)" = slurm ] && [ "$(SHARDS)" -gt 1 ]; then \
+	  job=$$(ARRAY=0-$$(($(SHARDS) - 1)) SBATCH_FLAGS="$(SBATCH_score_dataset) $(SCORE_GPU_FLAGS)" \
+	         slurm/submit.sh $@ "$(CONFIG)" $(ARGS) "$$shard_arg") && echo "$@: array job $$job ($(SHARDS) shards)" && \
+	  job=$$(DEPENDENCY=$$job SBATCH_FLAGS="$(SBATCH_merge)" slurm/submit.sh $@ "$(CONFIG)" $(ARGS) "$$merge_arg") && \
+	  echo "$@ merge: job $$job"; \
+	elif [ "$(RUN)" = slurm ]; then \
+	  job=$$(SBATCH_FLAGS="$(SBATCH_score_dataset) $(SCORE_GPU_FLAGS)" slurm/submit.sh $@ "$(CONFIG)" $(ARGS)) && \
+	  echo "$@: job $$job"; \
+	elif [ "$(SHARDS)" -gt 1 ]; then \
+	  for shard in $$(seq 0 $$(($(SHARDS) - 1))); do \
+	    $(PY) $@.py --config "$(CONFIG)" $(ARGS) "$${shard_arg//%a/$$shard}" || exit 1; \
+	  done; \
+	  $(PY) $@.py --config "$(CONFIG)" $(ARGS) "$$merge_arg"; \
 	else \
 	  $(PY) $@.py --config "$(CONFIG)" $(ARGS); \
 	fi
 
 pipeline: venv
 	@if [ "$(RUN)" = slurm ]; then \
-	  mkdir -p logs; dependency=""; \
-	  $(foreach phase,$(PHASES),job=$$(sbatch $(SBATCH_COMMON) --job-name=rate-$(phase) $$dependency $(SBATCH_$(phase)) \
-	    slurm/phase.sbatch $(phase) "$(CONFIG)" $(ARGS)) || exit 1; echo "$(phase): job $$job"; \
-	    dependency="--dependency=afterok:$$job --kill-on-invalid-dep=yes";) \
+	  slurm/pipeline.sh "$(CONFIG)" $(ARGS); \
 	else \
-	  for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" $(ARGS) || exit 1; done; \
+	  for phase in $(PHASES); do $(MAKE) --no-print-directory $$phase RUN=local || exit 1; done; \
 	fi
 
 demo: venv
