@@ -1,144 +1,307 @@
-"""Phase 3 of RATE: estimate the effect of the attribute W on the reward, three ways.
+"""Phase 3 of RATE: estimate the effect of the attribute W on the reward, three ways, with standard
+errors, Student-t confidence intervals, p-values, normalised effects and off-target diagnostics.
 
-  naive           mean R(y | W=1) - mean R(y | W=0)                       (confounded)
+  naive           mean R(y | W=1) - mean R(y | W=0)                       (confounded; Welch SE)
   single rewrite  ATT = mean_{W=1} R(y) - R(Re(y,0)),  ATU = mean_{W=0} R(Re(y,1)) - R(y)
   RATE            ATT = mean_{W=1} R(Re(Re(y,0),1)) - R(Re(y,0)),
                   ATU = mean_{W=0} R(Re(y,1)) - R(Re(Re(y,1),0))
-  and for both rewrite estimators ATE = (n1*ATT + n0*ATU) / n.
+  and for both rewrite estimators ATE = (n1*ATT + n0*ATU) / n, with paired SEs (effects_stats.py).
 
-When the records carry rewards of the oracle counterfactual (simulated data), the true sample ATE,
-ATT and ATU are reported beside the estimates.
+Normalised effects divide by the pooled within-group sd of R(original) (`reward_std`). Diagnostics:
+the rewrite effect R(rewritten rewrite) - R(original) per W group and its asymmetry between the groups,
+which biases RATE (a warning is logged when it is significant). An optional seeded studentized
+bootstrap adds a second interval (effects_bootstrap.py). When the records carry rewards of the oracle
+counterfactual (simulated data), the true sample ATE, ATT and ATU are reported beside the estimates.
 
 Usage:
     python treatment_effects.py --config config.yaml [--effects.reward_key=vader]
+        [--effects.dataset_filename="[latest, other_scored.jsonl]"] [--effects.bootstrap_resamples=2000]
 
-Reads the latest scored file (or `effects.dataset_filename`), writes
-PROJECT_DIR/effects/<dataset>_<model>[_smoke_test]_treatment_effects_<YYYYmmdd_HHMMSS>.json and its
-.meta.json sidecar, and prints the effects table.
+Reads the latest scored file (or each of `effects.dataset_filename`) and, for each reward key, writes
+PROJECT_DIR/effects/<dataset>_<model>[_<reward key>][_smoke_test]_treatment_effects_<YYYYmmdd_HHMMSS>.json
+and its .meta.json sidecar; then one table of the whole run,
+PROJECT_DIR/effects/<dataset>_<model>[_smoke_test]_effects_table_<stamp>.csv and .md, and prints it.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import sys
-from collections import Counter
-from statistics import NormalDist
 
 import numpy as np
 
+import effects_bootstrap
+import effects_inputs
+import effects_stats as es
 import utils
 
 logger = logging.getLogger(__name__)
 
-ORACLE = "oracle counterfactual"
-ESTIMATORS = ("naive", "single_rewrite", "rewritten_rewrite")
-LABELS = {"naive": "naive", "single_rewrite": "single rewrite", "rewritten_rewrite": "RATE"}
+ORACLE = effects_inputs.ORACLE
+ESTIMATORS, ESTIMANDS = es.ESTIMATORS, es.ESTIMANDS
+ORIGINAL_NAMES = {"single rewrite": "single_rewrite", "RATE": "rewritten_rewrite"}
+ROW_KEYS = ("estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "p", "n1", "n0", "norm_estimate",
+            "norm_se", "norm_ci_low", "norm_ci_high", "truth", "norm_truth")
+CI_METHOD = ("Student t: paired (ATT, ATU: n_g - 1 df) and one-sample over all n (ATE: n - 1 df) for the "
+             "rewrite estimators; Welch-Satterthwaite for naive")
+ASYMMETRY_MEANING = ("mean_{W=1}[R(rr) - R(y)] - mean_{W=0}[R(rr) - R(y)]. Equals RATE's bias (the difference "
+                     "in off-target reward between the rewriter's two directions) when the off-target attributes "
+                     "the rewriter overwrites have the same mean reward in both groups' originals; otherwise it "
+                     "also carries that difference, which does not bias RATE")
 
 
-def find_reward_key(records: list[dict], wanted: str | None, original_key: str, path) -> str:
-    """The configured reward key, or the only reward dict the records carry."""
-    keys = {k for r in records for k, v in r.items() if isinstance(v, dict) and k != "completions"
-            and original_key in v}
-    if wanted:
-        if wanted not in keys:
-            raise utils.RateError(f"{path}: no rewards under effects.reward_key '{wanted}' (found: {sorted(keys)})")
-        return wanted
-    if len(keys) != 1:
-        raise utils.RateError(f"{path}: set effects.reward_key, the file holds rewards under {sorted(keys) or 'no key'}")
-    return keys.pop()
+def _number(value) -> float | None:
+    """A JSON-safe float: NaN and inf, which only arise where a quantity is undefined, become None."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
-def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str]) -> tuple[dict, Counter]:
-    """Arrays of W and of each reward, over the examples that have every reward finite. Dropped
-    examples are counted by reason, never silently."""
-    dropped: Counter = Counter()
-    kept: dict[str, list] = {"w": [], **{name: [] for name in keys}}
-    for record in records:
-        w = record.get("w_original")
-        rewards = record.get(reward_key) or {}
-        if not isinstance(w, bool):
-            dropped["W unknown"] += 1
-            continue
-        if record.get("failures"):
-            dropped["failed rewrite"] += 1
-            continue
-        values = {name: rewards.get(key) for name, key in keys.items()}
-        missing = [keys[n] for n, v in values.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
-        if missing:
-            dropped[f"no finite reward for {', '.join(missing)}"] += 1
-            continue
-        kept["w"].append(w)
-        for name, value in values.items():
-            kept[name].append(float(value))
-    return {name: np.asarray(values, dtype=bool if name == "w" else float) for name, values in kept.items()}, dropped
+def undefined_estimands(n1: int, n0: int) -> dict[str, str]:
+    """Why each estimand that cannot be estimated is undefined: a mean needs an example and a standard
+    error needs two, in every W group the estimand averages over."""
+
+    def lack(group: int, count: int) -> str | None:
+        if count == 0:
+            return f"no example has W={group}"
+        return f"only 1 example has W={group}, and a standard error needs 2" if count == 1 else None
+
+    lack1, lack0 = lack(1, n1), lack(0, n0)
+    reasons = {}
+    if lack1:
+        reasons["ATT"] = f"ATT undefined: {lack1}; ATT averages over the W=1 examples"
+    if lack0:
+        reasons["ATU"] = f"ATU (ATC) undefined: {lack0}; ATU averages over the W=0 examples"
+    if lack1 or lack0:
+        both = "; ".join(x for x in (lack1, lack0) if x)
+        reasons["ATE"] = f"ATE undefined: {both}; ATE averages over both groups"
+        reasons["naive"] = f"naive estimate undefined: {both}; it compares the two groups"
+    if lack1 and lack0:
+        raise utils.RateError(f"no effect can be estimated: need at least 2 examples in a W group, have n1={n1}, n0={n0}")
+    return reasons
 
 
-def paired_effects(w: np.ndarray, diff: np.ndarray) -> dict:
-    """ATT, ATU and ATE of per-example differences `diff` (already oriented as do(1) - do(0)), each with
-    the paired standard error sd(diff)/sqrt(n) of its own group. The ATE is the mean over all n,
-    which equals (n1*ATT + n0*ATU)/n."""
-
-    def mean_se(values: np.ndarray) -> tuple[float, float]:
-        if len(values) == 0:
-            return float("nan"), float("nan")
-        se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-        return float(np.mean(values)), se
-
-    return {"ATT": mean_se(diff[w]), "ATU": mean_se(diff[~w]), "ATE": mean_se(diff)}
+def _is_defined(estimator: str, estimand: str, undefined: dict) -> bool:
+    return estimand not in undefined and not (estimator == "naive" and "naive" in undefined)
 
 
-def estimate(arrays: dict, alpha: float) -> dict:
-    """All estimators in the original RATE code's keys, plus a tidy `estimates` table with normal
-    (1 - alpha) confidence intervals."""
-    w, original, rewrite, back = arrays["w"], arrays["original"], arrays["rewrite"], arrays["rewritten rewrite"]
+def _interval_record(effect: es.Effect, alpha: float, std: float | None) -> dict:
+    low, high, p = es.t_interval(effect, alpha)
+    record = {"estimate": _number(effect.estimate), "se": _number(effect.se), "ci_low": _number(low),
+              "ci_high": _number(high), "p": _number(p)}
+    record["norm_estimate"] = _number(effect.estimate / std) if std else None
+    record["norm_se"] = _number(effect.se / std) if std else None
+    return record
+
+
+def diagnostics(computed: dict, alpha: float, std: float | None, undefined: dict) -> dict:
+    """The rewrite effect per W group and its asymmetry (effects_stats.rewrite_effects), with intervals;
+    a warning is logged when the asymmetry differs from 0 at level alpha."""
+    rewrite, out = computed["rewrite"], {"rewrite_effect": {}}
+    for group, estimand, n in (("W=1", "ATT", computed["n1"]), ("W=0", "ATU", computed["n0"])):
+        if estimand not in undefined:
+            out["rewrite_effect"][group] = {**_interval_record(rewrite[group], alpha, std), "n": int(n)}
+    if "ATE" in undefined:
+        return out
+    asymmetry = {**_interval_record(rewrite["asymmetry"], alpha, std), "df": _number(rewrite["asymmetry"].df)}
+    asymmetry["significant"] = bool(asymmetry["p"] is not None and asymmetry["p"] < alpha)
+    asymmetry["meaning"] = ASYMMETRY_MEANING
+    out["off_target_asymmetry"] = asymmetry
+    if asymmetry["significant"]:
+        logger.warning("off-target asymmetry: the rewrites moved the reward by %+.4f more in the W=1 group than in "
+                       "the W=0 group (%g%% CI [%+.4f, %+.4f], p = %.3g). Either the rewriter's off-target changes "
+                       "differ between its two directions, which biases RATE by about this much, or the off-target "
+                       "attributes it overwrites (e.g. typos it fixes) differ between the groups' originals, which "
+                       "does not; inspect rewrites of both directions (diagnostics.off_target_asymmetry)",
+                       asymmetry["estimate"], 100 * (1 - alpha), asymmetry["ci_low"], asymmetry["ci_high"],
+                       asymmetry["p"])
+    return out
+
+
+def estimate(arrays: dict, alpha: float, bootstrap_resamples: int = 0, seed: int = 0) -> dict:
+    """Every estimator under the original RATE code's keys, plus the tidy `estimates` rows, the RATE SEs
+    of the original (unpaired) formula under `*_stderr_unpaired`, and `diagnostics`. Estimands that
+    cannot be estimated are None at the top level, have no row, and are explained in
+    diagnostics.undefined (and logged)."""
+    w = np.asarray(arrays["w"], dtype=bool)
     n1, n0 = int(w.sum()), int((~w).sum())
-    if n1 < 2 or n0 < 2:
-        raise utils.RateError(f"need at least 2 examples in each W group to estimate effects, have n1={n1}, n0={n0}")
-    s1, s0 = np.var(original[w], ddof=1), np.var(original[~w], ddof=1)
-    results = {
-        "naive_effect": float(original[w].mean() - original[~w].mean()),
-        "naive_effect_stderr": float(np.sqrt(s1 / n1 + s0 / n0)),
-    }
-    diffs = {
-        "single_rewrite": np.where(w, original - rewrite, rewrite - original),
-        "rewritten_rewrite": np.where(w, back - rewrite, rewrite - back),
-    }
-    for name, diff in diffs.items():
-        for estimand, (value, se) in paired_effects(w, diff).items():
-            results[f"{estimand}_{name}"] = value
-            results[f"{estimand}_{name}_stderr"] = se
-    results["reward_std"] = float(np.sqrt(((n1 - 1) * s1 + (n0 - 1) * s0) / (n1 + n0 - 2)))
+    undefined = undefined_estimands(n1, n0)
+    if undefined:
+        logger.warning("%s", " | ".join(undefined.values()))
+    computed = es.compute(w, arrays["original"], arrays["rewrite"], arrays["rewritten rewrite"], arrays.get(ORACLE))
+    std = _number(computed["reward_std"])
+    if not std:
+        logger.warning("reward_std is %s (R(original) does not vary within the W groups): normalised effects "
+                       "are undefined", std)
+        std = None
+
+    results: dict = {}
+    for estimator, prefix in (("naive", "naive_effect"), *((e, None) for e in ORIGINAL_NAMES)):
+        for estimand in (("ATE",) if estimator == "naive" else ESTIMANDS):
+            key = prefix or f"{estimand}_{ORIGINAL_NAMES[estimator]}"
+            effect, ok = computed["effects"][(estimator, estimand)], _is_defined(estimator, estimand, undefined)
+            results[key] = _number(effect.estimate) if ok else None
+            results[f"{key}_stderr"] = _number(effect.se) if ok else None
+    for estimand in ESTIMANDS:
+        results[f"{estimand}_rewritten_rewrite_stderr_unpaired"] = (
+            None if estimand in undefined else _number(computed["unpaired"][estimand]))
+    results["reward_std"] = std
     results["Y1_count"], results["Y0_count"] = n1, n0
-    if ORACLE in arrays:
-        truth = paired_effects(w, np.where(w, original - arrays[ORACLE], arrays[ORACLE] - original))
-        results["ground_truth"] = {estimand: value for estimand, (value, _) in truth.items()}
+    truth = None
+    if computed["truth"] is not None:
+        truth = {k: _number(v) for k, v in computed["truth"].items() if k not in undefined}
+        results["ground_truth"] = truth
     results["alpha"] = alpha
-    results["estimates"] = table_rows(results, alpha)
+    results["ci_method"] = CI_METHOD
+
+    boot = None
+    if bootstrap_resamples:
+        boot = effects_bootstrap.bootstrap_intervals(w, arrays["original"], arrays["rewrite"],
+                                                     arrays["rewritten rewrite"], alpha, bootstrap_resamples,
+                                                     seed, observed=computed)
+        results["bootstrap"] = {"method": effects_bootstrap.METHOD, "resamples": bootstrap_resamples, "seed": seed,
+                                "usable_resamples": {f"{e} {k}": boot["usable"][(e, k)] for e, k in boot["usable"]
+                                                     if _is_defined(e, k, undefined)}}
+    results["estimates"] = table_rows(computed, alpha, std, truth, undefined, boot)
+    results["diagnostics"] = {**diagnostics(computed, alpha, std, undefined), "undefined": undefined}
+    zero = [f"{r['estimator']} {r['estimand']}" for r in results["estimates"] if r["se"] == 0]
+    if zero:
+        logger.warning("zero standard error (every difference equal) for %s: intervals have zero width", zero)
+        results["diagnostics"]["zero_se"] = zero
     return results
 
 
-def table_rows(results: dict, alpha: float) -> list[dict]:
-    z = NormalDist().inv_cdf(1 - alpha / 2)
-    truth = results.get("ground_truth", {})
+def table_rows(computed: dict, alpha: float, std: float | None, truth: dict | None, undefined: dict,
+               boot: dict | None = None) -> list[dict]:
+    """One row per defined estimator x estimand, keys in ROW_KEYS order (plus boot_ci_low/high when a
+    bootstrap ran). Naive repeats its one group-mean difference for ATE, ATT and ATU."""
     rows = []
-    for name in ESTIMATORS:
-        for estimand in ("ATE",) if name == "naive" else ("ATE", "ATT", "ATU"):
-            key = "naive_effect" if name == "naive" else f"{estimand}_{name}"
-            value, se = results[key], results[f"{key}_stderr"]
-            rows.append({"estimator": LABELS[name], "estimand": estimand, "estimate": value, "se": se,
-                         "ci_low": value - z * se, "ci_high": value + z * se, "truth": truth.get(estimand)})
+    for estimator in ESTIMATORS:
+        for estimand in ESTIMANDS:
+            if not _is_defined(estimator, estimand, undefined):
+                continue
+            record = _interval_record(computed["effects"][(estimator, estimand)], alpha, std)
+            value = None if truth is None else truth.get(estimand)
+            row = {"estimator": estimator, "estimand": estimand, **record,
+                   "n1": int(computed["n1"]), "n0": int(computed["n0"]),
+                   "norm_ci_low": record["ci_low"] / std if std and record["ci_low"] is not None else None,
+                   "norm_ci_high": record["ci_high"] / std if std and record["ci_high"] is not None else None,
+                   "truth": value, "norm_truth": value / std if std and value is not None else None}
+            row = {key: row[key] for key in ROW_KEYS}
+            if boot is not None:
+                low, high = boot["intervals"].get((estimator, estimand), (None, None))
+                row["boot_ci_low"], row["boot_ci_high"] = low, high
+            rows.append(row)
     return rows
 
 
+def _cell(value, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _p_cell(p) -> str:
+    if p is None:
+        return ""
+    # a p-value below the smallest double underflows to 0; say so instead of printing 0
+    return "<1e-300" if p == 0 else (f"{p:.2e}" if p < 1e-3 else f"{p:.3f}")
+
+
 def format_table(rows: list[dict], alpha: float) -> str:
-    level = f"{100 * (1 - alpha):g}% CI"
-    lines = [f"| estimator | estimand | estimate | SE | {level} | truth |", "|---|---|---:|---:|---|---:|"]
+    """A markdown table of `estimates` rows. Rows carrying `dataset` and `reward_key` (the table of a
+    whole run) get those columns first; a bootstrap interval column appears when rows have one. ATU is
+    labelled "ATU (ATC)", the same estimand under the name other libraries use."""
+    level = f"{100 * (1 - alpha):g}%"
+    context = bool(rows) and "dataset" in rows[0]
+    boot = any("boot_ci_low" in row for row in rows)
+    head = (["dataset", "reward key"] if context else []) + [
+        "estimator", "estimand", "estimate", "SE", f"{level} CI", "p", "n1", "n0", "estimate/sd", "SE/sd", "truth"]
+    head += [f"bootstrap {level} CI"] if boot else []
+    align = (["---"] * 2 if context else []) + ["---", "---"] + ["---:"] * 2 + ["---"] + ["---:"] * 6
+    align += ["---"] if boot else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
-        truth = "" if row.get("truth") is None else f"{row['truth']:+.4f}"
-        lines.append(f"| {row['estimator']} | {row['estimand']} | {row['estimate']:+.4f} | {row['se']:.4f} | "
-                     f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {truth} |")
+        cells = [row["dataset"], row["reward_key"]] if context else []
+        cells += [row["estimator"], "ATU (ATC)" if row["estimand"] == "ATU" else row["estimand"],
+                  _cell(row["estimate"], "+.4f"), _cell(row["se"], ".4f"),
+                  f"[{_cell(row['ci_low'], '+.4f')}, {_cell(row['ci_high'], '+.4f')}]", _p_cell(row.get("p")),
+                  str(row.get("n1", "")), str(row.get("n0", "")), _cell(row.get("norm_estimate"), "+.4f"),
+                  _cell(row.get("norm_se"), ".4f"), _cell(row.get("truth"), "+.4f")]
+        if boot:
+            low, high = row.get("boot_ci_low"), row.get("boot_ci_high")
+            cells.append("" if low is None else f"[{low:+.4f}, {high:+.4f}]")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def write_run_tables(rows: list[dict], alpha: float, base: str, smoke: bool) -> tuple:
+    """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem."""
+    csv_path = utils.new_output_path("effects", f"{base}_effects_table", smoke, "csv")
+    columns = ["dataset", "reward_key", *ROW_KEYS] + (["boot_ci_low", "boot_ci_high"] if any(
+        "boot_ci_low" in row for row in rows) else [])
+
+    def write_csv(handle):
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
+
+    utils.atomic_write(csv_path, write_csv)
+    md_path = utils.atomic_write(csv_path.with_suffix(".md"), lambda h: h.write(format_table(rows, alpha) + "\n"))
+    return csv_path, md_path
+
+
+def check_settings(cfg) -> None:
+    section = cfg["effects"]
+    if not 0 < section["alpha"] < 1:
+        raise utils.RateError(f"{cfg.source('effects.alpha')}: effects.alpha must be in (0, 1)")
+    # each tail of the interval should rest on at least 5 resamples, or its quantile is mostly noise
+    minimum = math.ceil(10 / section["alpha"])
+    resamples = section["bootstrap_resamples"]
+    if resamples < 0 or 0 < resamples < minimum:
+        raise utils.RateError(f"{cfg.source('effects.bootstrap_resamples')}: effects.bootstrap_resamples must be 0 "
+                              f"(no bootstrap) or at least {minimum} at alpha {section['alpha']:g}, got {resamples}")
+    if section["reward_key"] is not None:
+        effects_inputs.as_list(section["reward_key"], "effects.reward_key", cfg)
+
+
+def analyse(records: list[dict], reward_key: str, section: dict, source) -> tuple[dict, dict]:
+    """Effects of one reward key in one file: the results dict and the dropped counts."""
+    keys = {"original": section["w_original_key"], "rewrite": section["w_counterfactual_key"],
+            "rewritten rewrite": section["w_rewritten_rewrite_key"]}
+    effects_inputs.check_completion_keys(records, reward_key, keys, source)
+    if records and all(ORACLE in (r.get(reward_key) or {}) for r in records):
+        keys[ORACLE] = ORACLE
+    arrays, dropped = effects_inputs.reward_arrays(records, reward_key, keys)
+    if dropped:
+        logger.warning("%s, reward '%s': dropped %d of %d examples: %s", source, reward_key, sum(dropped.values()),
+                       len(records), dict(dropped))
+    if len(arrays["w"]) == 0:
+        raise utils.RateError(f"{source}: no usable example for reward '{reward_key}' ({dict(dropped) or 'no records'})")
+    logger.info("%s, reward '%s': %d of %d examples usable", source, reward_key, len(arrays["w"]), len(records))
+    results = estimate(arrays, section["alpha"], section["bootstrap_resamples"], section["bootstrap_seed"])
+    return results, dict(dropped)
+
+
+def plan_inputs(cfg, dataset: str, score: str) -> list[dict]:
+    """Every input file with its records, the reward keys to analyse in it, and its label, checked
+    before anything is written: a listed reward key no file holds is an error."""
+    section = cfg["effects"]
+    sources = effects_inputs.resolve_sources(cfg, dataset, score)
+    plans, labels = [], set()
+    for source in sources:
+        records = utils.read_records(source)
+        keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source)
+        label, model = (dataset, score) if len(sources) == 1 else effects_inputs.describe_source(source, dataset, score)
+        # two files of one dataset and model stay apart in the run table under their file names
+        label = source.stem if label in labels else label
+        labels.add(label)
+        plans.append({"source": source, "records": records, "reward_keys": keys, "label": label, "model": model})
+    if isinstance(section["reward_key"], list):
+        unused = [k for k in section["reward_key"] if not any(k in plan["reward_keys"] for plan in plans)]
+        if unused:
+            raise utils.RateError(f"{cfg.source('effects.reward_key')}: no input file holds rewards under {unused}")
+    return plans
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,39 +310,42 @@ def main(argv: list[str] | None = None) -> None:
     started = utils.now()
     cfg = utils.config_from_argv(argv, __doc__)
     utils.log_config(cfg)
+    check_settings(cfg)
     section = cfg["effects"]
-    if not 0 < section["alpha"] < 1:
-        raise utils.RateError(f"{cfg.source('effects.alpha')}: effects.alpha must be in (0, 1)")
-
     dataset = utils.dataset_key(cfg, "effects")
     score = section["score"] or cfg["scoring"]["model"]
-    folder = section["dataset_folder"]
-    base = f"{dataset}_{utils.slug(score)}_scored" if folder == "scored" else f"{dataset}_dataset"
-    source = utils.resolve_input(folder, base, cfg.smoke, section["dataset_filename"], "effects.dataset_filename", cfg)
-    records = utils.read_records(source)
-    reward_key = find_reward_key(records, section["reward_key"], section["w_original_key"], source)
 
-    keys = {"original": section["w_original_key"], "rewrite": section["w_counterfactual_key"],
-            "rewritten rewrite": section["w_rewritten_rewrite_key"]}
-    has_oracle = bool(records) and all(ORACLE in (r.get(reward_key) or {}) for r in records)
-    if has_oracle:
-        keys[ORACLE] = ORACLE
-    arrays, dropped = reward_arrays(records, reward_key, keys)
-    logger.info("%d of %d examples usable; dropped: %s", len(arrays["w"]), len(records), dict(dropped) or "none")
-    results = estimate(arrays, section["alpha"])
-    results.update({"dataset_name": dataset, "score": score, "reward_key": reward_key, "input_file": str(source),
-                    "examples_read": len(records), "dropped": dict(dropped),
-                    **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
+    run_rows, outputs = [], []
+    for plan in plan_inputs(cfg, dataset, score):
+        source, records, reward_keys = plan["source"], plan["records"], plan["reward_keys"]
+        upstream = effects_inputs.upstream_dropped(source)
+        if upstream:
+            logger.warning("%s: earlier phases left out %s", source, upstream)
+        for reward_key in reward_keys:
+            results, dropped = analyse(records, reward_key, section, source)
+            results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
+            results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
+                            "input_file": str(source), "examples_read": len(records), "dropped": dropped,
+                            **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
+            base = f"{plan['label']}_{utils.slug(plan['model'])}"
+            base += f"_{utils.slug(reward_key)}" if len(reward_keys) > 1 else ""
+            output = utils.new_output_path("effects", f"{base}_treatment_effects", cfg.smoke, "json")
+            utils.write_json(output, results)
+            n_used = results["Y1_count"] + results["Y0_count"]
+            utils.write_meta(output, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=[source],
+                             templates={"reward_key": reward_key},
+                             counts={"examples_read": len(records), "examples_used": n_used, "n1": results["Y1_count"],
+                                     "n0": results["Y0_count"], "dropped": dropped, "dropped_earlier": upstream})
+            logger.info("wrote %s", output)
+            outputs.append(output)
+            run_rows += [{"dataset": plan["label"], "reward_key": reward_key, **row} for row in results["estimates"]]
 
-    output = utils.new_output_path("effects", f"{dataset}_{utils.slug(score)}_treatment_effects", cfg.smoke, "json")
-    utils.write_json(output, results)
-    utils.write_meta(output, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=[source],
-                     templates={"reward_key": reward_key},
-                     counts={"examples_read": len(records), "examples_used": len(arrays["w"]), "n1": results["Y1_count"],
-                             "n0": results["Y0_count"], "dropped": dict(dropped)})
-    logger.info("wrote %s", output)
-    print(format_table(results["estimates"], section["alpha"]))
-    print(output)
+    csv_path, md_path = write_run_tables(run_rows, section["alpha"], f"{dataset}_{utils.slug(score)}", cfg.smoke)
+    utils.write_meta(csv_path, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=outputs,
+                     counts={"rows": len(run_rows), "tables": [str(csv_path), str(md_path)]})
+    print(format_table(run_rows, section["alpha"]))
+    for path in (*outputs, csv_path, md_path):
+        print(path)
 
 
 if __name__ == "__main__":

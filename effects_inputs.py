@@ -1,0 +1,160 @@
+"""Inputs of treatment_effects.py: which scored files, which reward keys, and the reward arrays of the
+usable examples, with every dropped example counted by reason. No statistics here.
+
+A run may read several files (`effects.dataset_filename` a list of `latest` and paths) and several
+reward models (`effects.reward_key` a list); each file gets every listed key it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+import utils
+
+logger = logging.getLogger(__name__)
+
+ORACLE = "oracle counterfactual"
+NOT_REWARDS = ("completions", "failures")
+
+
+def as_list(value, dotted: str, cfg) -> list[str]:
+    """A config value that may be one string or a list of strings, as a non-empty list."""
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise utils.RateError(f"{cfg.source(dotted)}: {dotted} must be a string or a non-empty list of strings, "
+                              f"got {value!r}")
+    return values
+
+
+def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
+    """The scored files of this run, each `latest` or a path, resolved as for one file."""
+    section = cfg["effects"]
+    folder = section["dataset_folder"]
+    base = f"{dataset}_{utils.slug(score)}_scored" if folder == "scored" else f"{dataset}_dataset"
+    names = as_list(section["dataset_filename"], "effects.dataset_filename", cfg)
+    sources = [utils.resolve_input(folder, base, cfg.smoke, name, "effects.dataset_filename", cfg) for name in names]
+    repeated = sorted({str(p) for p in sources if sources.count(p) > 1})
+    if repeated:
+        raise utils.RateError(f"{cfg.source('effects.dataset_filename')}: effects.dataset_filename names "
+                              f"{', '.join(repeated)} more than once")
+    return sources
+
+
+def reward_keys_in(records: list[dict], original_key: str) -> set[str]:
+    """Keys of the per-model reward dicts: dicts holding a reward for the original completion."""
+    return {k for r in records for k, v in r.items()
+            if isinstance(v, dict) and k not in NOT_REWARDS and original_key in v}
+
+
+def find_reward_keys(records: list[dict], wanted: str | list | None, original_key: str, path) -> list[str]:
+    """The reward keys to analyse in one file: the configured ones it holds, or its only one."""
+    keys = reward_keys_in(records, original_key)
+    if wanted is None:
+        if len(keys) != 1:
+            raise utils.RateError(f"{path}: set effects.reward_key, the file holds rewards under "
+                                  f"{sorted(keys) or 'no key'}")
+        return sorted(keys)
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    found = [key for key in wanted if key in keys]
+    if not found:
+        raise utils.RateError(f"{path}: no rewards under effects.reward_key {wanted if len(wanted) > 1 else repr(wanted[0])}"
+                              f" (found: {sorted(keys)})")
+    for key in wanted:
+        if key not in keys:
+            logger.info("%s holds no rewards under '%s'; that key is analysed in the other files only", path, key)
+    return found
+
+
+def check_completion_keys(records: list[dict], reward_key: str, keys: dict[str, str], path) -> None:
+    """A completion key that no record has a reward for is a config mistake, not missing data."""
+    seen = set().union(*((r.get(reward_key) or {}).keys() for r in records)) if records else set()
+    names = {"original": "effects.w_original_key", "rewrite": "effects.w_counterfactual_key",
+             "rewritten rewrite": "effects.w_rewritten_rewrite_key"}
+    for name, key in keys.items():
+        if name in names and key not in seen:
+            raise utils.RateError(f"{path}: no record has a '{key}' reward under '{reward_key}' ({names[name]}); "
+                                  f"rewards there: {sorted(seen)}")
+
+
+def _w_value(value) -> bool | None:
+    # JSON true/false, or 0/1 as some original-format files store it; anything else is unclassified
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str]) -> tuple[dict, Counter]:
+    """Arrays of W and of each reward in `keys` (array name -> completion key) over the examples that
+    have a known W, no failed rewrite and every reward finite. Dropped examples are counted by reason,
+    never silently; the first reason that applies is the one counted."""
+    dropped: Counter = Counter()
+    kept_w: list[bool] = []
+    kept: dict[str, list[float]] = {name: [] for name in keys}
+    for record in records:
+        w = _w_value(record.get("w_original"))
+        if w is None:
+            dropped["W unknown"] += 1
+            continue
+        if record.get("failures"):
+            dropped["failed rewrite"] += 1
+            continue
+        rewards = record.get(reward_key) or {}
+        missing = [key for key in keys.values() if key not in rewards]
+        if missing:
+            dropped[f"no reward for {', '.join(missing)}"] += 1
+            continue
+        bad = [key for key in keys.values() if not _finite(rewards[key])]
+        if bad:
+            dropped[f"no finite reward for {', '.join(bad)}"] += 1
+            continue
+        kept_w.append(w)
+        for name, key in keys.items():
+            kept[name].append(float(rewards[key]))
+    arrays = {"w": np.asarray(kept_w, dtype=bool), **{n: np.asarray(v, dtype=float) for n, v in kept.items()}}
+    return arrays, dropped
+
+
+def upstream_dropped(path: Path) -> dict[str, int]:
+    """What earlier phases left out before this file, read from the .meta.json sidecars: rows whose W
+    the dataset template could not decide never become examples, so only create_dataset's sidecar
+    knows them."""
+    found, queue, seen = {}, [Path(path)], set()
+    while queue:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        meta = utils.read_meta(current) or {}
+        unclassified = (meta.get("counts") or {}).get("rows_unclassified")
+        if meta.get("script") == "create_dataset.py" and unclassified:
+            found["W undecided (rows skipped by create_dataset.py)"] = int(unclassified)
+        queue.extend(Path(item["path"]) for item in meta.get("inputs", []))
+    return found
+
+
+def describe_source(path: Path, dataset: str, score: str) -> tuple[str, str]:
+    """(dataset, score) of one input file in a run over several files: from its sidecar when
+    score_dataset.py wrote it, else from its name with the stamp, smoke mark and phase suffix removed
+    (and the configured score)."""
+    meta = utils.read_meta(path) or {}
+    if meta.get("script") == "score_dataset.py":
+        config = meta.get("config") or {}
+        name = (config.get("scoring") or {}).get("dataset_name") or (config.get("rewrites") or {}).get("dataset_name")
+        model = (meta.get("templates") or {}).get("scoring")
+        if name and model:
+            return name, model
+    stem = re.sub(rf"(_smoke_test)?_{utils.STAMP_PATTERN}(_smoke_test)?$", "", Path(path).stem)
+    stem = re.sub(r"_(scored|dataset)$", "", stem)
+    return stem or dataset, score
