@@ -1,0 +1,319 @@
+"""The report of a RATE run, as markdown and as one self-contained HTML page.
+
+A report is a list of blocks (headings, paragraphs, tables, images, code), rendered twice: markdown
+that links the figures beside it, and one HTML file with every image embedded, to mail or archive.
+The sample rewrites come from samples.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import samples
+
+# ---------------------------------------------------------------------------------------------
+# Text for each target
+# ---------------------------------------------------------------------------------------------
+
+_MARKDOWN_RE = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def markdown_escape(text: str) -> str:
+    """Text markdown shows as written, on one line (a table cell): markup characters escaped, line
+    breaks kept as <br>."""
+    return _MARKDOWN_RE.sub(r"\\\1", str(text)).replace("\r", "").replace("\n", "<br>")
+
+
+def number(value, digits: int = 4, sign: bool = True) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def p_value(value) -> str:
+    if value is None:
+        return ""
+    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+# Blocks: ("h1"|"h2"|"h3"|"p", text), ("table", headers, rows), ("image", path, caption),
+# ("code", text, summary), ("list", items).
+
+
+def to_markdown(blocks: list[tuple], where: Path) -> str:
+    """Markdown whose image links are relative to the folder `where` the file is written in."""
+    out = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            out.append(f"{'#' * int(kind[1])} {markdown_escape(block[1])}")
+        elif kind == "p":
+            out.append(markdown_escape(block[1]))
+        elif kind == "list":
+            out.append("\n".join(f"- {markdown_escape(item)}" for item in block[1]))
+        elif kind == "table":
+            headers, rows = block[1], block[2]
+            lines = ["| " + " | ".join(markdown_escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(markdown_escape(cell) for cell in row) + " |" for row in rows]
+            out.append("\n".join(lines))
+        elif kind == "image":
+            link = Path(os.path.relpath(block[1], where)).as_posix()
+            alt = re.sub(r"[\[\]]", "", block[2])
+            out.append(f"![{alt}]({link})\n\n*{markdown_escape(block[2])}*")
+        elif kind == "code":
+            out.append(f"{block[2]}:\n\n```\n{block[1].rstrip()}\n```")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 62rem; margin: 2rem auto;
+       padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; margin-top: 2.2rem; }
+h3 { font-size: 1rem; margin-bottom: .3rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .88rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .55rem; vertical-align: top; text-align: left; }
+th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+figure { margin: 1rem 0; } img { max-width: 100%; } figcaption { font-size: .85rem; color: #555; }
+pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: .8rem; }
+"""
+_NUMERIC = re.compile(r"^[<+\-−]?\d[\d.,%e+\-]*$|^\[.*\]$")
+
+
+def to_html(blocks: list[tuple], title: str) -> str:
+    """One HTML page with every image inlined as base64, so the file stands alone."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"]
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            anchor = re.sub(r"[^a-z0-9]+", "-", block[1].lower()).strip("-")
+            out.append(f'<{kind} id="{anchor}">{html.escape(block[1])}</{kind}>')
+        elif kind == "p":
+            out.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{html.escape(str(item))}</li>" for item in block[1]) + "</ul>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
+            body = "".join("<tr>" + "".join(_cell(cell) for cell in row) + "</tr>" for row in block[2])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif kind == "image":
+            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
+            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
+                       f"<figcaption>{html.escape(block[2])}</figcaption></figure>")
+        elif kind == "code":
+            out.append(f"<details><summary>{html.escape(block[2])}</summary><pre>{html.escape(block[1])}</pre></details>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _cell(value) -> str:
+    text = str(value)
+    numeric = bool(_NUMERIC.match(text.strip())) and len(text) < 40
+    escaped = html.escape(text).replace("\n", "<br>")
+    return f'<td class="num">{escaped}</td>' if numeric else f"<td>{escaped}</td>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's sections
+# ---------------------------------------------------------------------------------------------
+
+SECTIONS = ("Configuration", "Counts and drops", "Rewrite efficacy", "Effects", "Diagnostics", "Figures",
+            "Sample rewrites", "Files")
+EFFICACY = (("rewrite judged", "rewrite flipped W", "the rewrite has the opposite W"),
+            ("rewritten rewrite judged", "rewritten rewrite restored W", "the rewritten rewrite has W back"))
+
+
+@dataclass
+class Run:
+    """One effects file and what the report shows of it; visualize.py fills it in."""
+    label: str
+    effects_path: Path
+    effects: dict
+    rows: list[dict]
+    effects_meta: dict | None = None
+    rewrites_meta: dict | None = None
+    scored_path: Path | None = None
+    groups: dict = field(default_factory=dict)  # W -> (R(original), R(rewritten rewrite)) arrays
+    samples: list[dict] = field(default_factory=list)
+    distributions: Path | None = None
+    samples_tex: Path | None = None
+
+
+def _cfg(meta: dict | None, dotted: str):
+    node = (meta or {}).get("config") or {}
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _shown(value, otherwise: str) -> str:
+    return otherwise if value is None else str(value)
+
+
+def _scalar(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _diagnostics(diagnostics: dict) -> list[tuple]:
+    """Whatever the effects file holds under `diagnostics`: every estimated quantity (a dict with an
+    `estimate`) as a row with its CI and p, every other value under its dotted name."""
+    estimated, values, notes = [], [], []
+
+    def walk(node, name: str) -> None:
+        if isinstance(node, dict) and "estimate" in node:
+            extra = {k: v for k, v in node.items() if k not in (
+                "estimate", "se", "ci_low", "ci_high", "p", "norm_estimate", "norm_se", "meaning")}
+            estimated.append((name, number(node.get("estimate")), number(node.get("se"), sign=False),
+                              f"[{number(node.get('ci_low'))}, {number(node.get('ci_high'))}]", p_value(node.get("p")),
+                              number(node.get("norm_estimate"), 3), ", ".join(f"{k}={_scalar(v)}" for k, v in extra.items())))
+            if node.get("meaning"):
+                notes.append(f"{name}: {node['meaning']}")
+        elif isinstance(node, dict) and node:
+            for key, item in node.items():
+                walk(item, f"{name}.{key}" if name else str(key))
+        else:
+            values.append((name, "none" if node in ({}, [], None) else samples.cut(_scalar(node), 300)[0]))
+
+    walk(diagnostics, "")
+    blocks: list[tuple] = []
+    if estimated:
+        blocks.append(("table", ["quantity", "estimate", "SE", "CI", "p", "effect size", "also"], estimated))
+    blocks += [("p", note) for note in notes]
+    if values:
+        blocks.append(("table", ["diagnostic", "value"], values))
+    return blocks
+
+
+def _configuration(run: Run) -> list[tuple]:
+    effects, rewrites = run.effects, run.rewrites_meta
+    templates = (rewrites or {}).get("templates") or {}
+    git = (run.effects_meta or {}).get("git") or {}
+    rows = [("dataset", effects.get("dataset_name", "")),
+            ("reward model", effects.get("score", "")), ("reward key", effects.get("reward_key", "")),
+            ("rewriter", ", ".join(f"{k} {v}" for k, v in templates.items() if k != "dataset") or "unknown"),
+            ("template options", ", ".join(f"{k}={v}" for k, v in (_cfg(rewrites, "rewrites.template_options") or {}).items())
+             or "defaults"),
+            ("examples asked", _shown(_cfg(rewrites, "rewrites.n_examples"), "the template's default")),
+            ("sampling seed", _shown(_cfg(rewrites, "rewrites.seed"), "unknown")),
+            ("smoke test", _shown(_cfg(run.effects_meta, "smoke_test"), "unknown")),
+            ("alpha", str(effects.get("alpha", ""))),
+            ("confidence intervals", effects.get("ci_method") or "not recorded"),
+            ("effects file", run.effects_path.name),
+            ("code", f"{git.get('commit') or 'unknown'}{' (uncommitted changes)' if git.get('dirty') else ''}")]
+    blocks: list[tuple] = [("table", ["setting", "value"], [(k, str(v)) for k, v in rows])]
+    if run.effects_meta:
+        import yaml
+
+        text = yaml.safe_dump(run.effects_meta.get("config", {}), sort_keys=False)
+        blocks.append(("code", text, "Full config of the effects run (from its .meta.json)"))
+    return blocks
+
+
+def _counts(run: Run) -> list[tuple]:
+    made = dict((run.rewrites_meta or {}).get("counts") or {})
+    # Efficacy counts (and the shares create_dataset.py derives from them) have their own section.
+    skip = {key for trio in EFFICACY for key in (trio[0], trio[1], f"{trio[1]} share")}
+    skip |= {key for key in made if key.startswith("failed ")}
+    rows = [(f"rewriting: {key}", str(value)) for key, value in made.items() if key not in skip]
+    effects = run.effects
+    rows += [("estimation: examples read", str(effects.get("examples_read", ""))),
+             ("estimation: used with W = 1 (n1)", str(effects.get("Y1_count", ""))),
+             ("estimation: used with W = 0 (n0)", str(effects.get("Y0_count", "")))]
+    dropped = effects.get("dropped") or {}
+    rows += [(f"dropped: {reason}", str(count)) for reason, count in dropped.items()] or [("dropped", "none")]
+    return [("table", ["count", "value"], rows)]
+
+
+def _efficacy(run: Run) -> list[tuple]:
+    counts = (run.rewrites_meta or {}).get("counts") or {}
+    rows = []
+    for judged, success, meaning in EFFICACY:
+        if counts.get(judged):
+            rate = counts.get(success, 0) / counts[judged]
+            rows.append((meaning, f"{counts.get(success, 0)} of {counts[judged]}", f"{100 * rate:.1f}%"))
+    rows += [(f"{key[7:]} failed", str(value), "") for key, value in counts.items() if key.startswith("failed ")]
+    blocks: list[tuple] = []
+    if rows:
+        blocks.append(("table", ["check", "count", "share"], rows))
+    else:
+        blocks.append(("p", "Not measured: the dataset template has no classifier of W for rewritten texts."))
+    shifts = [(f"W = {int(w)}", str(len(original)), number(float(back.mean() - original.mean())))
+              for w, (original, back) in sorted(run.groups.items(), reverse=True) if len(original)]
+    if shifts:
+        blocks += [("p", "Mean reward change from rewriting twice, R(rewritten rewrite) − R(original): the "
+                         "rewriter's own effect on the reward, which RATE cancels and a single rewrite does not."),
+                   ("table", ["group", "n", "mean change"], shifts)]
+    return blocks
+
+
+def effects_table(rows: list[dict], alpha: float) -> tuple:
+    level = f"{100 * (1 - alpha):g}% CI"
+    boot = any(row.get("boot_ci_low") is not None for row in rows)
+    headers = ["estimator", "estimand", "estimate", "SE", level, "effect size", f"effect size {level}", "p",
+               "truth", "truth (effect size)"] + (["bootstrap CI"] if boot else [])
+    table = []
+    for r in rows:
+        cells = [r["estimator"], r["estimand"], number(r["estimate"]), number(r["se"], sign=False),
+                 f"[{number(r['ci_low'])}, {number(r['ci_high'])}]", number(r.get("norm_estimate"), 3),
+                 f"[{number(r.get('norm_ci_low'), 3)}, {number(r.get('norm_ci_high'), 3)}]", p_value(r.get("p")),
+                 number(r.get("truth")), number(r.get("norm_truth"), 3)]
+        if boot:
+            cells.append(f"[{number(r.get('boot_ci_low'))}, {number(r.get('boot_ci_high'))}]"
+                         if r.get("boot_ci_low") is not None else "")
+        table.append(cells)
+    return ("table", headers, table)
+
+
+NO_SWEEP = "No sweep: set visualize.sweep_files and visualize.sweep_key to plot estimates against a parameter."
+
+
+def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | None, max_chars: int, seed: int,
+                  files: list[Path], when: str) -> list[tuple]:
+    multi = len(runs) > 1
+
+    def each(make) -> list[tuple]:
+        return [block for run in runs for block in ([("h3", run.label)] if multi else []) + make(run)]
+
+    blocks: list[tuple] = [
+        ("h1", title),
+        ("p", f"Written by visualize.py on {when}. Effect size = effect / reward_std, the pooled within-group "
+              "standard deviation of R(original), as in the RATE paper."),
+        ("h2", "Configuration"), *each(_configuration),
+        ("h2", "Counts and drops"), *each(_counts),
+        ("h2", "Rewrite efficacy"), *each(_efficacy),
+        ("h2", "Effects"), *each(lambda run: [effects_table(run.rows, run.effects.get("alpha", 0.05))]),
+        ("h2", "Diagnostics"),
+        *each(lambda run: _diagnostics(run.effects["diagnostics"]) if run.effects.get("diagnostics")
+              else [("p", "None recorded in the effects file.")]),
+        ("h2", "Figures"),
+        ("image", forest, "Estimates with confidence intervals; dashed: ground truth where known."),
+    ]
+    for run in runs:
+        if run.distributions:
+            blocks.append(("image", run.distributions, f"{run.label}: reward of the original vs. the rewritten "
+                                                       "rewrite, per W group; lines mark the means."))
+        else:
+            blocks.append(("p", f"{run.label}: no score distributions (scored file not found)."))
+    blocks.append(("image", sweep, "Estimates across the sweep; dashed: ground truth.") if sweep else ("p", NO_SWEEP))
+    blocks += [("h2", "Sample rewrites"),
+               ("p", f"Drawn with seed {seed}, alternating W = 1 and W = 0; texts longer than {max_chars} "
+                     "characters are cut (…). Rewards are in the reward model's units.")]
+    for run in runs:
+        if multi:
+            blocks.append(("h3", run.label))
+        why = "no example has all three texts" if run.scored_path else "scored file not found"
+        blocks += samples.sample_blocks(run.samples, max_chars) if run.samples else [("p", f"No sample: {why}.")]
+        if run.samples_tex:
+            blocks.append(("p", f"The same as LaTeX: {run.samples_tex.name}"))
+    blocks += [("h2", "Files"), ("list", [str(path) for path in files])]
+    return blocks
