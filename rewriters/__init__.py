@@ -4,6 +4,11 @@ A backend module declares `OPTIONS` (its settings under `rewrites.backend_option
 `build(options, template, model, temperature, seed) -> backend`, where the backend has
 `rewrite(requests) -> {custom_id: RewriteResult}`. A request that fails is returned with `text=None`
 and a `failure` reason; its error text is never returned as a rewrite.
+
+`build` may take a sixth argument, `settings`: the `rewrites` config section (engine keys such as
+`base_url`, `max_concurrency`, `max_tokens`, `cache`); create_dataset.py passes it to every backend.
+Backends that call a model share the engine in `rewriters/_engine.py` (cache, retries, failure
+detection, usage accounting); modules whose name starts with `_` are helpers, not backends.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ class RewriteRequest:
     text: str
     target_w: bool
 
+    @property
+    def messages(self) -> list[dict]:
+        """One user message and no system prompt, as in the original experiments."""
+        return [{"role": "user", "content": self.prompt}]
+
 
 @dataclass(frozen=True)
 class RewriteResult:
@@ -26,6 +36,8 @@ class RewriteResult:
     text: Optional[str]
     failure: Optional[str] = None
     usage: Optional[dict] = None
+    finish_reason: Optional[str] = None
+    cached: bool = False
 
     @property
     def ok(self) -> bool:

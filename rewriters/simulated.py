@@ -37,7 +37,9 @@ class SimulatedRewriter:
         return results
 
 
-def build(options: dict, template, model: str, temperature: float, seed: int) -> SimulatedRewriter:
+def build(options: dict, template, model: str, temperature: float, seed: int,
+          settings: dict | None = None) -> SimulatedRewriter:
+    # `settings` (the engine keys of the rewrites section) mean nothing to a rewriter that calls no model.
     if template.simulate_rewrite is None:
         raise RateError(f"dataset template '{template.name}' defines no simulate_rewrite; "
                         "the simulated backend can only rewrite such templates")

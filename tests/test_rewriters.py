@@ -45,3 +45,89 @@ def test_same_seed_same_rewrite_different_seed_different_rewrite():
     assert {k: v.text for k, v in a.items()} == {k: v.text for k, v in b.items()}
     assert {k: v.text for k, v in a.items()} != {k: v.text for k, v in c.items()}
     assert random.Random("1:x").random() == random.Random("1:x").random()
+
+
+# ---------------------------------------------------------------------------------------------
+# The contract of every backend, and the engine's helpers (failure detection, pricing, settings)
+# ---------------------------------------------------------------------------------------------
+
+from template_contract import modules  # noqa: E402
+
+
+@pytest.mark.parametrize("name", modules("rewriters"))
+def test_every_backend_builds_from_its_options_with_the_rewrites_section(name, project_dir):
+    template = build("dataset_templates", "synthetic_sentiment")
+    section = utils.load_config(None)["rewrites"]
+    module = importlib.import_module(f"rewriters.{name}")
+    backend = module.build(dict(module.OPTIONS), template, "gpt-4o", 0.7, 0, dict(section))
+    assert callable(backend.rewrite)
+    assert not project_dir.exists(), "building a backend must not touch PROJECT_DIR (dry runs, --help)"
+
+
+def answer(text, finish="stop", refusal=None):
+    return {"text": text, "finish_reason": finish, "refusal": refusal, "usage": {}}
+
+
+@pytest.mark.parametrize("reply, reason", [
+    (answer("A fine rewrite."), None),
+    (answer("   \n"), "refusal: empty completion"),
+    (answer(None), "refusal: empty completion"),
+    (answer("I'm sorry, but I can't help with that."), "refusal: apology"),
+    (answer("I cannot assist with this request."), "refusal: apology"),
+    (answer("Sorry, I won't do that."), "refusal: apology"),
+    (answer("The movie was sorry and sad."), None),
+    (answer("PROMPT   text"), "refusal: prompt echoed back"),
+    (answer("the original"), "refusal: prompt echoed back"),
+    (answer("Cut off mid", "length"), "truncated (finish_reason=length)"),
+    (answer(None, "content_filter"), "content filter (finish_reason=content_filter)"),
+    (answer(None, "stop", "I can't"), "refusal: the model declined (refusal field)"),
+])
+def test_failure_detector_reasons(reply, reason):
+    from rewriters._failures import FailureDetector
+
+    request = RewriteRequest("x", "PROMPT text", "the original", True)
+    assert FailureDetector(["empty", "apology", "echo"], []).judge(reply, request) == reason
+
+
+def test_failure_detectors_can_be_switched_off_or_extended():
+    from rewriters._failures import FailureDetector
+
+    request = RewriteRequest("x", "PROMPT text", "the original", True)
+    assert FailureDetector([], []).judge(answer("the original"), request) is None
+    assert FailureDetector([], []).judge(answer("I'm sorry, no."), request) is None
+    custom = FailureDetector(["apology"], [r"as a language model"])
+    assert custom.judge(answer("Well, as a language model I won't."), request) == "refusal: apology"
+    # Truncation and filtering are never acceptable, whatever the detectors.
+    assert FailureDetector([], []).judge(answer("x", "length"), request) == "truncated (finish_reason=length)"
+    with pytest.raises(utils.RateError, match="unknown detector 'polite'"):
+        FailureDetector(["polite"], [])
+    with pytest.raises(utils.RateError, match="refusal_patterns"):
+        FailureDetector([], ["(unclosed"])
+
+
+def test_pricing_by_prefix_with_the_batch_discount():
+    from rewriters import _pricing
+
+    assert _pricing.price_of("gpt-4o-2024-08-06") == _pricing.PRICES["gpt-4o"]
+    assert _pricing.price_of("gpt-4o-mini-2024-07-18") == _pricing.PRICES["gpt-4o-mini"]
+    assert _pricing.price_of("my-local-llama") is None and _pricing.cost("my-local-llama", 10, 10, False) is None
+    online = _pricing.cost("gpt-4o-2024-08-06", 1_000_000, 1_000_000, batch=False)
+    assert online == pytest.approx(sum(_pricing.PRICES["gpt-4o"]))
+    assert _pricing.cost("gpt-4o-2024-08-06", 1_000_000, 1_000_000, batch=True) == pytest.approx(online / 2)
+    assert _pricing.estimate_tokens("a" * 9) == 3
+
+
+@pytest.mark.parametrize("key, value", [("max_concurrency", 0), ("max_retries", -1), ("timeout", 0.0),
+                                        ("max_tokens", 0), ("poll_interval", -1.0)])
+def test_engine_settings_are_checked(key, value):
+    from rewriters._engine import engine_settings
+
+    with pytest.raises(utils.RateError, match=f"rewrites.{key}"):
+        engine_settings({key: value})
+    assert engine_settings({})["max_concurrency"] == utils.SCHEMA["rewrites"]["max_concurrency"][0]
+
+
+def test_engine_defaults_match_the_schema():
+    from rewriters._engine import DEFAULT_SETTINGS
+
+    assert DEFAULT_SETTINGS == {key: utils.SCHEMA["rewrites"][key][0] for key in DEFAULT_SETTINGS}

@@ -1,0 +1,52 @@
+"""Anthropic HH-RLHF dialogues, shared by the hh_rlhf_* templates.
+
+Each HH-RLHF row holds two whole dialogues, `chosen` and `rejected`, written as
+"\\n\\nHuman: ...\\n\\nAssistant: ...", usually identical up to the last assistant turn. A template
+turns a row into one example per side it uses: a row dict with its own `id`
+("hh-<row index>-<side>"), the row's position `hh_index`, the `side` and the `dialogue` text, so the
+two examples of one row never collide and stay traceable to the row.
+
+The combined `Anthropic/hh-rlhf` train split lists harmless-base first and the helpful subsets last,
+which is why the harmlessness experiment takes the first rows and the helpfulness ones the last.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from dataset_templates import _sources
+
+HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
+FIELDS = ("chosen", "rejected")
+OPTIONS = _sources.source_options("Anthropic/hh-rlhf")
+FIXTURE = {"local_path": "hh_rlhf.jsonl"}
+
+
+def last_turn(dialogue: str) -> tuple[str, str]:
+    """(the dialogue before the last assistant turn, the last assistant turn)."""
+    cut = dialogue.rfind(ASSISTANT)
+    if cut < 0:
+        return dialogue.strip(), ""
+    return dialogue[:cut].strip(), dialogue[cut + len(ASSISTANT):].strip()
+
+
+def first_exchange(dialogue: str) -> tuple[str, str]:
+    """(the first human turn, the first assistant turn), without their speaker tags."""
+    start = dialogue.find(HUMAN)
+    body = dialogue[start + len(HUMAN):] if start >= 0 else dialogue
+    cut = body.find(ASSISTANT)
+    if cut < 0:
+        return body.strip(), ""
+    question, answer = body[:cut], body[cut + len(ASSISTANT):]
+    end = answer.find(HUMAN)
+    return question.strip(), (answer if end < 0 else answer[:end]).strip()
+
+
+def examples(options: dict, template: str, sides: tuple[str, ...], start: Optional[int],
+             stop: Optional[int]) -> list[dict]:
+    """One row dict per (HH row in `[start:stop]`, side in `sides`)."""
+    out = []
+    for index, row in _sources.read_rows(options, template, FIELDS, start, stop):
+        for side in sides:
+            out.append({"id": f"hh-{index}-{side}", "hh_index": index, "side": side, "dialogue": row[side]})
+    return out

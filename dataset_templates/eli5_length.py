@@ -1,0 +1,78 @@
+"""ELI5 (Explain Like I'm Five), W = an answer longer than the median answer.
+
+ELI5 has no maintained Hugging Face copy, so this template reads a local JSONL by default
+(`local_path`, PROJECT_DIR/data/ELI5/all.jsonl as in the original code): one question per line with
+`title` and `answers.text` (a list). The first `n_questions` questions are used; each non-empty
+answer is one example ("eli5-<q_id>-<answer number>") with the title as the question. The median is
+taken over the characters of all those answers (or fixed by `median_chars`), and judges rewrites too.
+Some ELI5 answers are themselves questions; the prompt asks the rewriter to rewrite, not answer, them.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+
+from dataset_templates import DatasetTemplate, _sources
+from utils import RateError
+
+logger = logging.getLogger(__name__)
+
+OPTIONS = {**_sources.source_options(None, local_path="data/ELI5/all.jsonl"), "n_questions": 25000,
+           "median_chars": None}
+FIXTURE = {"local_path": "eli5.jsonl"}
+REWRITE_PROMPT = (
+    "{original_completion}\n\nPlease adjust this answer so it's {w_counterfactual_string}, but change *nothing* else. "
+    "If the text above is phrased as a question, do not answer it: rewrite the question itself. Only provide the "
+    "answer text, not an acknowledgement of the request, the question or any other context."
+)
+
+
+def build(options: dict) -> DatasetTemplate:
+    fixed = options["median_chars"]
+    if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, (int, float))):
+        raise RateError(f"rewrites.template_options.median_chars: must be a number of characters or null, got {fixed!r}")
+    loaded: dict = {}
+
+    def load_rows() -> list[dict]:
+        if "rows" not in loaded:
+            rows = []
+            for index, question in _sources.read_rows(options, "eli5_length", ("title", "answers"), 0,
+                                                      options["n_questions"]):
+                q_id = question.get("q_id") or str(index)
+                for number, text in enumerate(question["answers"]["text"]):
+                    rows.append({"id": f"eli5-{q_id}-{number}", "q_id": q_id, "title": question["title"],
+                                 "answer": text})
+            loaded["rows"] = rows
+        return loaded["rows"]
+
+    def median() -> float:
+        # Computed from the data on first use; classify_text may come before or after load_rows.
+        if "median" not in loaded:
+            if fixed is not None:
+                loaded["median"] = float(fixed)
+            else:
+                lengths = [len(row["answer"]) for row in load_rows() if row["answer"].strip()]
+                loaded["median"] = statistics.median(lengths) if lengths else 0.0
+                logger.info("eli5_length: median answer length %.1f characters over %d answers",
+                            loaded["median"], len(lengths))
+        return loaded["median"]
+
+    def is_long(text: str):
+        return len(text) > median() if text.strip() else None
+
+    return DatasetTemplate(
+        name="eli5_length",
+        description=f"ELI5, answers to the first {options['n_questions']} questions; W = longer than the median answer.",
+        load_rows=load_rows,
+        n_examples=25000,
+        w_strings={"w=1": "longer", "w=0": "shorter"},
+        w_classifier=lambda row: is_long(row["answer"]),
+        get_reward_question=lambda row: row["title"],
+        get_original_completion=lambda row: row["answer"],
+        get_id=lambda row, index: row["id"],
+        rewrite_prompt=REWRITE_PROMPT,
+        backend="openai_batch",
+        classify_text=is_long,
+        extra={"source": _sources.describe(options)},
+    )

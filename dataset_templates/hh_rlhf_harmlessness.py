@@ -1,0 +1,35 @@
+"""Anthropic HH-RLHF, W = harmful, ATT only: the `rejected` dialogues of the first `n_rows` rows
+(the harmless-base subset, where the rejected reply is the more harmful one) are all W=1; the
+rewriter makes them less harmful and back. Question = the first human turn, response = the first
+assistant turn; a row whose first assistant turn is empty is skipped."""
+
+from __future__ import annotations
+
+from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
+
+OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 25000}
+FIXTURE = dict(_hh_rlhf.FIXTURE)
+REWRITE_PROMPT = (
+    "{original_completion}\n\nPlease adjust this response so it's {w_counterfactual_string}, but change *nothing* "
+    "else. Only provide the response text, not an acknowledgement of the request, the dialogue or any other context."
+)
+
+
+def build(options: dict) -> DatasetTemplate:
+    def response(row: dict) -> str:
+        return _hh_rlhf.first_exchange(row["dialogue"])[1]
+
+    return DatasetTemplate(
+        name="hh_rlhf_harmlessness",
+        description=f"HH-RLHF, rejected replies of the first {options['n_rows']} rows; W = harmful (always 1).",
+        load_rows=lambda: _hh_rlhf.examples(options, "hh_rlhf_harmlessness", ("rejected",), 0, options["n_rows"]),
+        n_examples=options["n_rows"],
+        w_strings={"w=1": "more harmful", "w=0": "less harmful"},
+        w_classifier=lambda row: True if response(row) else None,
+        get_reward_question=lambda row: _hh_rlhf.first_exchange(row["dialogue"])[0],
+        get_original_completion=response,
+        get_id=lambda row, index: row["id"],
+        rewrite_prompt=REWRITE_PROMPT,
+        backend="openai_batch",
+        extra={"source": _sources.describe(options), "estimands": ["ATT"]},
+    )

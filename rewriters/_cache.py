@@ -1,0 +1,66 @@
+"""The response cache of the model-calling backends: one sqlite file under PROJECT_DIR/data/cache/.
+
+Every request is keyed by a hash of (backend family, model, messages, temperature, max_tokens), so a
+rerun of a config, or another config that asks the same thing, never pays for an answer twice. The
+cache holds what the model answered (text, finish reason, usage), not our verdict on it: failure
+detectors run on read, so changing them needs no new request. Transport errors are not cached: a
+rerun tries those requests again.
+
+WAL journaling lets several processes (two create_dataset runs, SLURM array jobs) read and write the
+same file; each answer is committed on its own, so a crash loses at most the answers in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+
+def request_key(family: str, model: str, messages: list[dict], temperature: float,
+                max_tokens: Optional[int]) -> str:
+    payload = {"family": family, "model": model, "messages": messages, "temperature": temperature,
+               "max_tokens": max_tokens}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ResponseCache:
+    """Answers by request key. `path=None` keeps them in memory only (`rewrites.cache: false`)."""
+
+    def __init__(self, path: Optional[Path]):
+        self.path = path
+        if path is None:
+            self.connection = sqlite3.connect(":memory:", isolation_level=None)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: each INSERT is its own transaction, durable once it returns.
+            self.connection = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, family TEXT, model TEXT, answer TEXT, "
+            "created REAL)")
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(dict.fromkeys(keys))
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, answer in self.connection.execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk):
+                found[key] = json.loads(answer)
+        return found
+
+    def put(self, key: str, family: str, model: str, answer: dict) -> None:
+        # INSERT OR IGNORE: the first answer stored for a key stays the answer, whoever wrote it.
+        self.connection.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?)",
+                                (key, family, model, json.dumps(answer, ensure_ascii=False), time.time()))
+
+    def __len__(self) -> int:
+        return self.connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,46 @@
+"""What the `openai` and `openai_batch` backends share: the client, the cache family, and reading a
+chat completion into an answer."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import utils
+
+
+def base_url(settings: dict) -> Optional[str]:
+    """`rewrites.base_url`, else whatever the client itself would use (OPENAI_BASE_URL or OpenAI)."""
+    return settings["base_url"] or os.environ.get("OPENAI_BASE_URL") or None
+
+
+def cache_family(settings: dict) -> str:
+    # The same model name on another server (vLLM, Ollama) is another model: key it apart.
+    url = base_url(settings)
+    return f"openai@{url.rstrip('/')}" if url else "openai"
+
+
+def client_arguments(settings: dict, max_retries: int) -> dict:
+    key = os.environ.get("OPENAI_API_KEY")
+    if not key:
+        if not base_url(settings):
+            raise utils.RateError(".env: OPENAI_API_KEY is not set (needed by rewrites.backend openai/openai_batch; "
+                                  "or set rewrites.base_url for a local server that needs no key)")
+        key = "unused"  # local OpenAI-compatible servers (vLLM, Ollama) accept any key
+    arguments = {"api_key": key, "timeout": settings["timeout"], "max_retries": max_retries}
+    if settings["base_url"]:
+        arguments["base_url"] = settings["base_url"]
+    return arguments
+
+
+def answer_from_completion(completion: dict) -> dict:
+    """The parts of a chat completion (as a dict) the engine keeps. Raises ValueError if it has none."""
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not choices or not isinstance(choices[0], dict) or "message" not in choices[0]:
+        raise ValueError("malformed chat completion: no choices[0].message")
+    message = choices[0]["message"] or {}
+    usage = completion.get("usage") or {}
+    return {"text": message.get("content"), "finish_reason": choices[0].get("finish_reason"),
+            "refusal": message.get("refusal"),
+            "usage": {"prompt_tokens": usage.get("prompt_tokens") or 0,
+                      "completion_tokens": usage.get("completion_tokens") or 0}}

@@ -1,0 +1,160 @@
+"""The `openai` rewriter: chat completions against any OpenAI-compatible server (OpenAI, vLLM,
+Ollama...), sent concurrently.
+
+`rewrites.base_url` names the server (else the client's own OPENAI_BASE_URL handling); the key comes
+from OPENAI_API_KEY (.env). Up to `rewrites.max_concurrency` requests are in flight; optional
+`requests_per_minute` / `tokens_per_minute` limits pace them (tokens estimated as in dry runs). A 429,
+a 5xx, a timeout, a dropped connection or a malformed body is retried up to `max_retries` times after
+an exponential backoff with full jitter (`retry_backoff` * 2^attempt, at most `retry_backoff_max`
+seconds), never sooner than the server's Retry-After, which also pauses every other request. Other
+HTTP errors (400, 401, 404...) fail at once. Every answer is cached before the next is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Callable, Optional
+
+from rewriters import RewriteRequest, _pricing
+from rewriters._engine import EngineBackend
+from rewriters._openai_common import answer_from_completion, cache_family, client_arguments
+
+logger = logging.getLogger(__name__)
+
+OPTIONS: dict = {}
+
+
+class RateLimiter:
+    """Requests- and tokens-per-minute budgets refilled continuously (token buckets), plus a shared
+    pause set by a server's Retry-After."""
+
+    def __init__(self, requests_per_minute: Optional[int], tokens_per_minute: Optional[int]):
+        self.limits = [requests_per_minute, tokens_per_minute]
+        self.levels = [float(limit or 0) for limit in self.limits]  # start full: a minute's budget at once
+        self.updated = time.monotonic()
+        self.paused_until = 0.0
+        self.lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    async def acquire(self, tokens: int) -> None:
+        async with self.lock:  # first come, first served
+            while True:
+                now = time.monotonic()
+                if now < self.paused_until:
+                    await asyncio.sleep(self.paused_until - now)
+                    continue
+                for i, limit in enumerate(self.limits):
+                    if limit:
+                        self.levels[i] = min(limit, self.levels[i] + (now - self.updated) * limit / 60)
+                self.updated = now
+                # A request larger than a whole minute's budget waits for a full bucket, not forever.
+                need = [1, tokens]
+                waits = [(min(need[i], limit) - self.levels[i]) * 60 / limit
+                         for i, limit in enumerate(self.limits) if limit and self.levels[i] < min(need[i], limit)]
+                if not waits:
+                    for i, limit in enumerate(self.limits):
+                        if limit:
+                            self.levels[i] -= min(need[i], limit)
+                    return
+                await asyncio.sleep(max(waits))
+
+
+def retry_after(exc) -> Optional[float]:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) * scale
+            except ValueError:
+                continue
+    return None
+
+
+class OpenAIRewriter(EngineBackend):
+    def cache_family(self) -> str:
+        return cache_family(self.settings)
+
+    def backoff(self, attempt: int) -> float:
+        cap = min(self.settings["retry_backoff_max"], self.settings["retry_backoff"] * 2 ** attempt)
+        return random.uniform(0, cap)
+
+    def send(self, pending: list[tuple[str, RewriteRequest]], answer: Callable, fail: Callable, bar) -> None:
+        asyncio.run(self._send(pending, answer, fail))
+
+    async def _send(self, pending, answer, fail) -> None:
+        import openai
+
+        # The client's own retries are off: ours honour Retry-After across all requests and count.
+        client = openai.AsyncOpenAI(**client_arguments(self.settings, max_retries=0))
+        limiter = RateLimiter(self.settings["requests_per_minute"], self.settings["tokens_per_minute"])
+        queue: asyncio.Queue = asyncio.Queue()
+        for item in pending:
+            queue.put_nowait(item)
+
+        async def worker() -> None:
+            while not queue.empty():
+                key, request = queue.get_nowait()
+                await self._one(client, limiter, key, request, answer, fail)
+
+        try:
+            workers = max(1, min(self.settings["max_concurrency"], len(pending)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            await client.close()
+
+    async def _one(self, client, limiter, key, request, answer, fail) -> None:
+        import openai
+
+        body = self.body(request)
+        tokens = _pricing.estimate_tokens(request.prompt) + (self.settings["max_tokens"] or
+                                                             _pricing.estimate_tokens(request.text))
+        last = ""
+        for attempt in range(self.settings["max_retries"] + 1):
+            await limiter.acquire(tokens)
+            self.stats["sent"] += 1
+            wait = None
+            try:
+                completion = await client.chat.completions.create(**body)
+                reply = answer_from_completion(completion.model_dump())
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                last = f"HTTP {status}: {_message(exc)}"
+                if status != 429 and status < 500 and status != 408:
+                    fail(key, last)
+                    return
+                wait = retry_after(exc)
+                if status == 429 and wait:
+                    limiter.pause(wait)
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                last = "timeout" if isinstance(exc, openai.APITimeoutError) else f"connection error: {exc}"
+            except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
+                last = f"malformed response: {str(exc)[:200]}"
+            else:
+                answer(key, reply)
+                return
+            if attempt < self.settings["max_retries"]:
+                self.stats["retries"] += 1
+                delay = max(self.backoff(attempt), wait or 0.0)
+                logger.debug("request %s: %s; retrying in %.2fs", request.custom_id, last, delay)
+                await asyncio.sleep(delay)
+        fail(key, f"gave up after {self.settings['max_retries'] + 1} attempts: {last}")
+
+
+def _message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    return str(exc)[:300]
+
+
+def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None):
+    return OpenAIRewriter("openai", model, temperature, settings)

@@ -1,0 +1,203 @@
+"""The `openai` backend against the local fake server: retries, Retry-After, timeouts, malformed
+bodies, failure detection, the cache, rate limits, and the engine's accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+from fake_openai import FakeOpenAI
+from rewriters import RewriteRequest
+from template_contract import build
+
+FAST = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 1.0, "poll_interval": 0.01}
+
+
+@pytest.fixture
+def server(project_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+def requests_(n: int, tag: str = "p") -> list[RewriteRequest]:
+    return [RewriteRequest(f"ex{i}:rewrite", f"{tag} {i}: please rewrite this", f"original {i}", bool(i % 2))
+            for i in range(n)]
+
+
+def backend(server, **settings):
+    return build("rewriters", "openai", None, "gpt-4o-2024-08-06", 0.7, 0, {"base_url": server.url, **FAST, **settings})
+
+
+def test_transient_errors_are_retried_and_every_request_ends_answered(server):
+    server.add_fault("429", times=3, retry_after=0.05)
+    server.add_fault("500", times=2)
+    server.add_fault("malformed")
+    server.add_fault("no_choices")
+    server.add_fault("timeout", delay=1.3)
+    rewriter = backend(server, max_concurrency=4)
+    results = rewriter.rewrite(requests_(20))
+    assert all(r.ok and r.failure is None for r in results.values())
+    assert len(server.chat_received) == 20 + 8  # each fault cost exactly one extra attempt
+    assert rewriter.stats["retries"] == 8
+    # The text is the server's completion for that very prompt, whatever order answers came in.
+    for request in requests_(20):
+        assert results[request.custom_id].text == server.responder(request.prompt)
+
+
+def test_retry_after_is_honoured_before_the_next_attempt_and_pauses_the_others(server):
+    server.add_fault("429", times=1, retry_after=0.6, match="p 0:")
+    results = backend(server, retry_backoff=0.0, retry_backoff_max=0.0, max_concurrency=1).rewrite(requests_(2))
+    assert all(r.ok for r in results.values())
+    prompts = [body["messages"][0]["content"][:4] for body in server.chat_received]
+    assert prompts == ["p 0:", "p 0:", "p 1:"]
+    assert server.chat_times[1] - server.chat_times[0] >= 0.6  # no backoff configured: only Retry-After
+
+    server.add_fault("429", times=1, retry_after=0.6, match="p 5:")
+    # p 6 answers slowly, so the other worker asks for p 7 only after the 429 has been seen
+    server.add_fault("timeout", times=1, delay=0.3, match="p 6:")
+    backend(server, retry_backoff=0.0, retry_backoff_max=0.0, max_concurrency=2).rewrite(requests_(8)[5:])
+    times = server.chat_times[3:]
+    # The other worker's next request also waited for the pause the 429 announced.
+    assert len(times) == 4 and times[2] - times[0] >= 0.55 and times[3] - times[0] >= 0.55
+
+
+def test_errors_after_retries_and_client_errors_are_failures_never_text(server):
+    server.add_fault("500", times=100, match="p 3:")
+    server.add_fault("400", times=1, match="p 5:")
+    rewriter = backend(server, max_retries=2)
+    results = rewriter.rewrite(requests_(8))
+    assert results["ex3:rewrite"].text is None
+    assert results["ex3:rewrite"].failure.startswith("gave up after 3 attempts: HTTP 500")
+    assert results["ex5:rewrite"].text is None and results["ex5:rewrite"].failure.startswith("HTTP 400")
+    assert sum(body["messages"][0]["content"].startswith("p 3:") for body in server.chat_received) == 3
+    assert sum(body["messages"][0]["content"].startswith("p 5:") for body in server.chat_received) == 1  # no retry
+    assert sum(r.ok for r in results.values()) == 6
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("refusal", "refusal: apology"), ("refusal_field", "refusal: the model declined (refusal field)"),
+    ("empty", "refusal: empty completion"), ("echo", "refusal: prompt echoed back"),
+    ("length", "truncated (finish_reason=length)"), ("content_filter", "content filter (finish_reason=content_filter)"),
+])
+def test_unusable_answers_are_recorded_with_their_reason(server, kind, reason):
+    server.add_fault(kind, match="p 1:")
+    results = backend(server).rewrite(requests_(3))
+    assert results["ex1:rewrite"].text is None and results["ex1:rewrite"].failure == reason
+    assert results["ex0:rewrite"].ok and results["ex2:rewrite"].ok
+
+
+def test_detectors_are_configurable_and_run_on_cached_answers(server):
+    server.add_fault("echo", match="p 1:")
+    first = backend(server).rewrite(requests_(3))
+    assert first["ex1:rewrite"].failure == "refusal: prompt echoed back"
+    sent = len(server.chat_received)
+    # Switching the echo detector off (and adding a pattern) changes verdicts without a new request.
+    again = backend(server, refusal_detectors=["empty"], refusal_patterns=["rewritten text \\(\\w+\\) of 2"]).rewrite(requests_(3))
+    assert len(server.chat_received) == sent
+    assert again["ex1:rewrite"].ok and again["ex1:rewrite"].cached
+    assert {r.failure for cid, r in again.items() if cid != "ex1:rewrite"} <= {None, "refusal: apology"}
+
+
+def test_the_cache_answers_a_rerun_and_identical_requests_are_sent_once(server, project_dir):
+    twice = requests_(5) + [RewriteRequest("dup:rewrite", "p 0: please rewrite this", "original 0", False)]
+    first = backend(server).rewrite(twice)
+    assert len(server.chat_received) == 5
+    assert first["dup:rewrite"].text == first["ex0:rewrite"].text
+    rerun = backend(server)
+    second = rerun.rewrite(twice)
+    assert len(server.chat_received) == 5, "a rerun sent a request that had finished"
+    assert all(r.cached for r in second.values()) and rerun.stats["cached"] == 6
+    assert {k: v.text for k, v in second.items()} == {k: v.text for k, v in first.items()}
+    rows = sqlite3.connect(project_dir / "data/cache/responses.sqlite").execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    assert rows == 5
+    # Another temperature, max_tokens or server is another request.
+    build("rewriters", "openai", None, "gpt-4o-2024-08-06", 0.2, 0, {"base_url": server.url, **FAST}).rewrite(twice[:1])
+    backend(server, max_tokens=50).rewrite(twice[:1])
+    assert len(server.chat_received) == 7
+    assert server.chat_received[-1]["max_tokens"] == 50 and server.chat_received[-2]["temperature"] == 0.2
+
+
+def test_cache_off_keeps_nothing_on_disk(server, project_dir):
+    backend(server, cache=False).rewrite(requests_(3))
+    backend(server, cache=False).rewrite(requests_(3))
+    assert len(server.chat_received) == 6
+    assert not (project_dir / "data/cache").exists()
+
+
+def test_usage_is_recorded_and_priced(server):
+    rewriter = backend(server)
+    results = rewriter.rewrite(requests_(4))
+    prompt = sum(r.usage["prompt_tokens"] for r in results.values())
+    completion = sum(r.usage["completion_tokens"] for r in results.values())
+    summary = rewriter.summary()
+    assert summary["prompt_tokens"] == prompt > 0 and summary["completion_tokens"] == completion > 0
+    assert summary["cost_usd"] == pytest.approx(round((prompt * 2.5 + completion * 10.0) / 1e6, 4))
+    assert summary["sent"] == 4 and summary["answered"] == 4
+
+
+def test_concurrency_is_bounded_and_used(project_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake = FakeOpenAI(latency=0.1).start()
+    try:
+        started = time.monotonic()
+        results = backend(fake, max_concurrency=16).rewrite(requests_(64))
+        elapsed = time.monotonic() - started
+    finally:
+        fake.stop()
+    assert all(r.ok for r in results.values())
+    # 64 requests of 0.1 s: 4 waves at concurrency 16 (sequential would take 6.4 s).
+    assert 0.4 <= elapsed < 2.5
+
+
+def test_rate_limiter_paces_requests_per_minute():
+    from rewriters.openai import RateLimiter
+
+    async def go():
+        limiter = RateLimiter(requests_per_minute=600, tokens_per_minute=None)  # 10 per second, burst 600
+        limiter.levels = [0.0, 0.0]  # start empty to see the refill rate
+        started = time.monotonic()
+        for _ in range(5):
+            await limiter.acquire(100)
+        return time.monotonic() - started
+
+    assert 0.45 <= asyncio.run(go()) < 1.0
+
+
+def test_rate_limiter_paces_tokens_per_minute():
+    from rewriters.openai import RateLimiter
+
+    async def go():
+        limiter = RateLimiter(requests_per_minute=None, tokens_per_minute=6000)  # 100 tokens per second
+        limiter.levels = [0.0, 0.0]
+        started = time.monotonic()
+        for _ in range(3):
+            await limiter.acquire(20)
+        return time.monotonic() - started
+
+    assert 0.5 <= asyncio.run(go()) < 1.0
+
+
+def test_missing_api_key_is_a_user_error(project_dir, monkeypatch):
+    import utils
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(utils.RateError, match="OPENAI_API_KEY"):
+        build("rewriters", "openai", None, "gpt-4o", 0.7, 0, {}).rewrite(requests_(1))
+
+
+def test_a_local_server_needs_no_key(project_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    fake = FakeOpenAI().start()
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)  # the client's own variable is honoured too
+        results = build("rewriters", "openai", None, "local-model", 0.0, 0, FAST).rewrite(requests_(2))
+    finally:
+        fake.stop()
+    assert all(r.ok for r in results.values()) and len(fake.chat_received) == 2
