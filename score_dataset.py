@@ -1,86 +1,243 @@
-"""Phase 2 of RATE: score every completion of every example with a reward model.
+"""Phase 2 of RATE: score every completion of every example with one or more reward models.
 
-Each record gains a dict under the model's reward key holding one reward per completion
-(original, rewrite, rewritten rewrite, and the oracle counterfactual where present). Rewards already
-in the input file, from other models, are kept.
+Each record gains a dict under each model's reward key holding one reward per completion (original,
+rewrite, rewritten rewrite, and the oracle counterfactual where present). Rewards already in the
+input file, from other models, are kept; a model whose rewards are already complete is skipped
+unless `scoring.rescore=true`.
 
 Usage:
-    python score_dataset.py --config config.yaml [--scoring.model=vader] [--scoring.dataset_filename=latest]
+    python score_dataset.py --config config.yaml [--scoring.model=vader | --scoring.models=[a,b]]
+                            [--scoring.dataset_filename=latest] [--shard=i/N]
+    python score_dataset.py --config config.yaml --merge [--merge=SHARD1.jsonl,SHARD2.jsonl,...]
 
-Reads the latest rewrites file of the dataset (or `scoring.dataset_filename`), writes
-PROJECT_DIR/data/scored/<dataset>_<model>[_smoke_test]_scored_<YYYYmmdd_HHMMSS>.jsonl and its
-.meta.json sidecar, and prints the output path.
+Reads the latest rewrites file of the dataset (or `scoring.dataset_filename`; with
+`scoring.dataset_folder: scored`, a scored file to add models to), writes
+PROJECT_DIR/data/scored/<dataset>_<model>[_smoke_test]_scored_<YYYYmmdd_HHMMSS>.jsonl (named after the
+first model) and its .meta.json sidecar, and prints the output path.
+
+`scoring.model: hf:<local path or hub id>` scores with any Hugging Face sequence classifier.
+Finished chunks are checkpointed under PROJECT_DIR/data/cache/scoring/; rerunning the same command
+after a crash resumes from them. `--shard=i/N` (the same as `--scoring.shard=i/N`) scores every N-th
+example starting at i (0 <= i < N) into `..._scored_shard-i-of-N_<stamp>.jsonl`; `--merge` then joins
+the newest complete set of shards of the same input (or the files listed) into the usual output,
+checking that every example id appears exactly once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 
-from tqdm import tqdm
-
+import scoring_shards
 import utils
 
 logger = logging.getLogger(__name__)
 
 
 def check_records(records: list[dict], path) -> None:
+    seen: set = set()
     for number, record in enumerate(records, 1):
         if not isinstance(record.get("completions"), dict) or "original" not in record["completions"]:
             raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no completions.original")
         if not isinstance(record.get("w_original"), bool):
             raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no boolean w_original")
+        if "id" in record:
+            if record["id"] in seen:
+                raise utils.RateError(f"{path}: record {number} repeats id {record['id']!r}")
+            seen.add(record["id"])
 
 
-def score_records(records: list[dict], model, batch_size: int) -> int:
-    """Add `model`'s rewards to every record in place; returns the number of texts scored.
-    Completions that are None (failed rewrites) get no reward."""
+def split_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Turn the shorthands into config overrides: `--shard=i/N` is `--scoring.shard=i/N`;
+    `--merge[=a,b]` selects the merge step (returns the listed files, or [] for the newest set)."""
+    rest, merge = [], None
+    for arg in argv:
+        if arg.startswith("--shard="):
+            rest.append("--scoring.shard=" + arg.split("=", 1)[1])
+        elif arg == "--merge":
+            merge = merge or []
+        elif arg.startswith("--merge="):
+            merge = (merge or []) + [p for p in arg.split("=", 1)[1].split(",") if p]
+        else:
+            rest.append(arg)
+    return rest, merge
+
+
+def model_values(cfg: utils.Config) -> list[str]:
+    section = cfg["scoring"]
+    values = section["models"] or [section["model"]]
+    source = cfg.source("scoring.models" if section["models"] else "scoring.model")
+    for value in values:
+        if not isinstance(value, str) or not value:
+            raise utils.RateError(f"{source}: scoring.models: each entry must be a template name or hf:<path>, got {value!r}")
+    if len(set(values)) != len(values):
+        raise utils.RateError(f"{source}: scoring.models lists a model twice: {values}")
+    return values
+
+
+def given_options(cfg: utils.Config, values: list[str]) -> dict[str, tuple[dict, str]]:
+    """Each model's own `scoring.model_options` and the config prefix they are reported under.
+    With one model the dict is that model's options; with several it is keyed by model."""
+    given = cfg["scoring"]["model_options"]
+    keyed = [k for k in given if k in values]
+    if keyed:
+        for key in given:
+            if key not in values or not isinstance(given[key], dict):
+                raise utils.RateError(f"{cfg.source(f'scoring.model_options.{key}')}: scoring.model_options.{key}: "
+                                      f"with keys per model, every key must be one of {values} and hold a mapping")
+        return {v: (dict(given.get(v, {})), f"scoring.model_options.{v}") for v in values}
+    if given and len(values) > 1:
+        raise utils.RateError(f"{cfg.source('scoring.model_options')}: scoring.model_options: with several models, "
+                              f"key the options by model (e.g. model_options: {{{values[0]}: {{...}}}})")
+    return {v: (dict(given), "scoring.model_options") for v in values}
+
+
+def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, object, dict]]:
+    """(config value, module, merged options) per model, all checked before anything is loaded."""
+    import scoring_templates
+
+    section, prepared = cfg["scoring"], []
+    key = "scoring.models" if section["models"] else "scoring.model"
+    for value, (given, prefix) in given_options(cfg, values).items():
+        name, implied = scoring_templates.resolve(value)
+        module = utils.find_module("scoring_templates", name, key, cfg)
+        run_wide = {k: section[k] for k in ("device", "dtype") if section[k] is not None and k in module.OPTIONS}
+        options = utils.merge_options({**run_wide, **given, **implied}, module.OPTIONS, prefix, cfg.sources)
+        prepared.append((value, module, options))
+    return prepared
+
+
+def check_engine_settings(cfg: utils.Config) -> None:
+    for key in ("batch_size", "max_batch_tokens", "checkpoint_texts"):
+        if cfg["scoring"][key] is not None and cfg["scoring"][key] < 1:
+            raise utils.RateError(f"{cfg.source('scoring.' + key)}: scoring.{key} must be at least 1")
+
+
+def engine_settings(cfg: utils.Config, model) -> tuple[int, int]:
+    """The token budget and text cap per forward pass; a null budget is chosen by device."""
+    import scoring_engine
+
+    section = cfg["scoring"]
+    device = ((model.info or {}).get("device") or "cpu").split(":")[0]
+    auto = scoring_engine.AUTO_BATCH_TOKENS
+    budget = section["max_batch_tokens"] or auto.get(device, auto["cpu"])
+    return budget, section["batch_size"]
+
+
+def complete(records: list[dict], reward_key: str) -> bool:
+    return all(isinstance(r.get(reward_key), dict)
+               and all(k in r[reward_key] for k, t in r["completions"].items() if isinstance(t, str)) for r in records)
+
+
+def checkpoint_path(cfg, dataset: str, value: str, options: dict, input_sha: str, shard: str | None):
+    """A checkpoint belongs to one input file, model, option set and shard (all in the digest), so
+    a changed config never reuses another run's rewards. Names are cut short: local model paths
+    can be long."""
+    key = json.dumps({"input": input_sha, "model": value, "options": options, "shard": shard}, sort_keys=True,
+                     default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    shard_part = f"_shard-{shard.replace('/', '-of-')}" if shard else ""
+    name = f"{dataset[:60]}_{utils.slug(value)[-60:]}{utils.smoke_mark(cfg.smoke)}{shard_part}_{digest}.jsonl"
+    return utils.folder("cache") / "scoring" / name
+
+
+def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> dict:
+    """Add `model`'s rewards to every record in place; returns its summary. Completions that are
+    None (failed rewrites) get no reward."""
+    import scoring_engine
+
     items = [(record, key) for record in records for key, text in record["completions"].items() if isinstance(text, str)]
-    rewards: list[float] = []
-    with tqdm(total=len(items), desc=f"scoring with {model.name}", unit="text") as bar:
-        for start in range(0, len(items), batch_size):
-            batch = items[start:start + batch_size]
-            scores = model.score_batch([r["reward_question"] for r, _ in batch], [r["completions"][k] for r, k in batch])
-            if len(scores) != len(batch):
-                raise RuntimeError(f"scoring template '{model.name}' returned {len(scores)} rewards for {len(batch)} texts")
-            rewards.extend(float(s) for s in scores)
-            bar.update(len(batch))
+    budget, max_texts = engine_settings(cfg, model)
+    rewards, stats = scoring_engine.score_texts(
+        model, [r["reward_question"] for r, _ in items], [r["completions"][k] for r, k in items],
+        max_tokens=budget, max_texts=max_texts, checkpoint=checkpoint, chunk_texts=cfg["scoring"]["checkpoint_texts"])
     for record in records:
         record[model.reward_key] = {}
     for (record, key), reward in zip(items, rewards):
         record[model.reward_key][key] = reward
-    return len(items)
+    summary = stats.summary()
+    summary["failed_completions_skipped"] = sum(t is None for r in records for t in r["completions"].values())
+    summary["max_batch_tokens"], summary["batch_size"] = budget, max_texts
+    if stats.truncated:
+        logger.warning("%s: %d texts were longer than %s tokens and were truncated", model.name, stats.truncated,
+                       model.max_length)
+    if stats.non_finite:
+        logger.warning("%s: %d rewards are not finite", model.name, stats.non_finite)
+    logger.info("%s: %s", model.name, ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
     utils.setup_logging()
     utils.load_env()
     started = utils.now()
+    argv, merge = split_argv(sys.argv[1:] if argv is None else argv)
     cfg = utils.config_from_argv(argv, __doc__)
     utils.log_config(cfg)
     section = cfg["scoring"]
-    if section["batch_size"] < 1:
-        raise utils.RateError(f"{cfg.source('scoring.batch_size')}: scoring.batch_size must be at least 1")
-
+    values = model_values(cfg)
     dataset = utils.dataset_key(cfg, "scoring")
+    base = f"{dataset}_{utils.slug(values[0])}_scored"
+    if merge is not None:
+        output = scoring_shards.merge(cfg, base, merge, started)
+        print(output)
+        return
+    check_engine_settings(cfg)
+    prepared = prepare_models(cfg, values)
+    shard = scoring_shards.parse_shard(section["shard"], cfg)
+
     folder = section["dataset_folder"]
-    base = f"{dataset}_dataset" if folder == "rewrites" else f"{dataset}_*_scored"
-    source = utils.resolve_input(folder, base, cfg.smoke, section["dataset_filename"], "scoring.dataset_filename", cfg)
+    input_base = f"{dataset}_dataset" if folder == "rewrites" else f"{dataset}_*_scored"
+    source = utils.resolve_input(folder, input_base, cfg.smoke, section["dataset_filename"], "scoring.dataset_filename",
+                                 cfg)
     records = utils.read_records(source)
     check_records(records, source)
     logger.info("read %d records from %s", len(records), source)
+    if shard:
+        records = scoring_shards.select(records, *shard)
+        logger.info("shard %d/%d: %d records", shard[0], shard[1], len(records))
+    input_sha = utils.sha256(source)
 
-    model = utils.build_from_module("scoring_templates", section["model"], "scoring.model", "scoring.model_options", cfg)
-    if any(model.reward_key in record for record in records):
-        logger.warning("%s already holds rewards under '%s'; the new file replaces them", source, model.reward_key)
-    n_texts = score_records(records, model, section["batch_size"])
+    import scoring_engine
 
-    output = utils.new_output_path("scored", f"{dataset}_{utils.slug(model.name)}_scored", cfg.smoke, "jsonl")
+    summaries, scored, checkpoints = {}, [], []
+    for value, module, options in prepared:
+        model = module.build(options)
+        try:
+            if not section["rescore"] and records and complete(records, model.reward_key):
+                logger.info("%s: %s already holds every reward under '%s'; skipped (scoring.rescore=true scores it "
+                            "again)", model.name, source.name, model.reward_key)
+                continue
+            if any(model.reward_key in record for record in records):
+                logger.warning("%s holds some rewards under '%s'; they are replaced", source.name, model.reward_key)
+            checkpoint = scoring_engine.Checkpoint(checkpoint_path(cfg, dataset, value, options, input_sha,
+                                                                   section["shard"]))
+            summaries[model.name] = {"reward_key": model.reward_key, **(model.info or {}),
+                                     **score_model(records, model, cfg, checkpoint)}
+            scored.append(model)
+            checkpoints.append(checkpoint)
+        finally:
+            if model.close:
+                model.close()
+    if not scored:
+        raise utils.RateError(f"{cfg.source('scoring.rescore')}: every model of the run already has its rewards in "
+                              f"{source}; set scoring.rescore=true to score again")
+
+    out_base = f"{base}_shard-{shard[0]}-of-{shard[1]}" if shard else base
+    output = utils.new_output_path("scored", out_base, cfg.smoke, "jsonl")
     utils.write_jsonl(output, records)
+    n_texts = sum(s["texts"] for s in summaries.values())
     utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, inputs=[source],
-                     templates={"scoring": model.name, "reward_key": model.reward_key},
-                     counts={"examples": len(records), "texts_scored": n_texts})
-    logger.info("scored %d texts of %d examples; wrote %s", n_texts, len(records), output)
+                     templates={"scoring": scored[0].name, "reward_key": scored[0].reward_key,
+                                "models": [m.name for m in scored], "reward_keys": [m.reward_key for m in scored],
+                                "shard": section["shard"]},
+                     counts={"examples": len(records), "texts_scored": n_texts, "models": summaries})
+    if not section["keep_checkpoints"]:
+        for checkpoint in checkpoints:
+            checkpoint.remove()
+    logger.info("scored %d texts of %d examples with %d model(s); wrote %s", n_texts, len(records), len(scored), output)
     print(output)
 
 

@@ -1,22 +1,58 @@
 """Scoring templates: one module per reward model, found by its file name (`scoring.model`).
 
 A scoring module declares `OPTIONS` (its settings under `scoring.model_options`) and
-`build(options) -> RewardModel`. Building is cheap and loads nothing heavy at import; everything
-model-specific (input format, which output is the reward) lives in the module.
+`build(options) -> RewardModel`. Importing a module loads nothing heavy; `build` loads the model.
+Everything model-specific (input format, padding side, which output is the reward) lives in the
+module; Hugging Face templates describe their model with `_hf.HFSpec` and share `_hf.build_hf`.
+
+The config value `hf:<local path or hub id>` is the `hf` template with `path` set to what follows
+the colon (see `resolve`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Sequence
+
+GENERIC_PREFIX = "hf:"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised (question, completion) pair, ready to be padded into a batch."""
+
+    input_ids: Any  # 1-d numpy int array
+    token_type_ids: Any = None  # 1-d numpy int array, for models that take segment ids
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
 
 
 @dataclass(frozen=True)
 class RewardModel:
     """`score_batch(questions, completions)` returns one reward per pair. `reward_key` names the dict
-    that holds this model's rewards in each record (the original RATE code used the model's path)."""
+    that holds this model's rewards in each record (the original RATE code used the model's path).
+
+    Tokenising models also give `encode(questions, completions) -> [Encoded]` and
+    `score_encoded([Encoded]) -> [float]` (one padded forward pass); the scoring engine then
+    tokenises once, sorts by length and batches under a token budget. `close()` frees the model
+    (GPU memory) before the next model of a run is loaded."""
 
     name: str
     reward_key: str
-    score_batch: Callable[[list[str], list[str]], list[float]]
+    score_batch: Callable[[Sequence[str], Sequence[str]], list[float]]
     description: str = ""
+    encode: Callable[[Sequence[str], Sequence[str]], list[Encoded]] | None = None
+    score_encoded: Callable[[Sequence[Encoded]], list[float]] | None = None
+    max_length: int | None = None
+    info: dict | None = None  # device, dtype, attention, padding side: recorded in the sidecar
+    close: Callable[[], None] | None = None
+
+
+def resolve(value: str) -> tuple[str, dict]:
+    """A `scoring.model` value -> (template file name, options it implies). `hf:<path>` is the
+    generic `hf` template with `path` set; any other value is a template file name."""
+    if value.startswith(GENERIC_PREFIX):
+        return "hf", {"path": value[len(GENERIC_PREFIX):]}
+    return value, {}
