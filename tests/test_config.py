@@ -393,3 +393,9 @@ def test_script_no_file_for_latest(project_dir, plain_config):
     done = run_script("score_dataset.py", "--config", str(plain_config))
     assert_one_line_error(done, "scoring.dataset_filename", str(plain_config), "latest",
                           str(project_dir / "data" / "rewrites"), only_line=False)
+
+
+def test_nested_overrides_of_one_option_dict_merge():
+    cfg = utils.load_config(None, [("scoring.model_options.vader.length_weight", "0"),
+                                   ("scoring.model_options.vader.typo_penalty", "0.5")])
+    assert cfg["scoring"]["model_options"] == {"vader": {"length_weight": 0, "typo_penalty": 0.5}}

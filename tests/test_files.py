@@ -386,3 +386,14 @@ def test_nonexistent_group_raises(project_dir, monkeypatch):
     with pytest.raises(utils.RateError, match="rate_no_such_group_4711"):
         utils.write_jsonl(project_dir / "out.jsonl", [{"id": "1"}])
     assert leftovers(project_dir) == []
+
+
+def test_latest_breaks_a_stamp_tie_by_the_file_written_last(project_dir):
+    scored = project_dir / "data" / "scored"
+    scored.mkdir(parents=True)
+    first, second = scored / "imdb_vader_scored_20240101_000000.jsonl", scored / "imdb_armorm_scored_20240101_000000.jsonl"
+    first.write_text("{}\n")
+    second.write_text("{}\n")
+    os.utime(first, ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
+    os.utime(second, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    assert utils.latest("scored", "imdb_*_scored", smoke=False) == first

@@ -1,0 +1,260 @@
+"""Config plumbing: load one YAML file over the defaults in utils/schema.py, apply type-checked
+`--section.key=value` overrides, and find the template or backend a config names by its file name."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from utils.schema import CHOICES, SCHEMA
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+SMOKE_MARK = "_smoke_test"
+
+
+class RateError(Exception):
+    """A problem the user can fix (bad config, missing input); reported as one line, exit code 2."""
+
+
+def _type_ok(value: Any, expected: type | tuple) -> bool:
+    if isinstance(expected, tuple):
+        return any(_type_ok(value, one) for one in expected)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def check_value(dotted: str, value: Any, default: Any, expected: type, source: str) -> Any:
+    """Type-check one value; `None` is accepted where the default is `None` (meaning 'derive it')."""
+    if value is None and default is None:
+        return None
+    if isinstance(value, str) and not _type_ok(value, expected) and _type_ok(0.0, expected):
+        # YAML 1.1 reads '1e-3' as a string; for a float key it plainly means a number.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not _type_ok(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
+    if dotted in CHOICES and value not in CHOICES[dotted]:
+        raise RateError(f"{source}: key '{dotted}' must be one of {list(CHOICES[dotted])}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def _unknown_key(dotted: str, known: list[str], source: str) -> RateError:
+    hint = difflib.get_close_matches(dotted.rsplit(".", 1)[-1], known, n=1)
+    suffix = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(sorted(known))})"
+    return RateError(f"{source}: unknown key '{dotted}'{suffix}")
+
+
+def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, str]) -> dict:
+    """Merge a template's or backend's option dict over its declared defaults, type-checked by the
+    type of each default. Used for `*_options` dicts, whose keys only the template knows."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        dotted = f"{prefix}.{key}"
+        source = sources.get(dotted, sources.get(prefix, "config"))
+        if key not in defaults:
+            raise _unknown_key(dotted, list(defaults), source)
+        default = defaults[key]
+        merged[key] = check_value(dotted, value, default, type(default), source) if default is not None else value
+    return merged
+
+
+class Config(dict):
+    """The resolved config: defaults < YAML file < command-line overrides. `sources` maps each dotted
+    key that was set to where it came from, so errors can name the file."""
+
+    def __init__(self, data: dict, sources: dict[str, str], path: str):
+        super().__init__(data)
+        self.sources = sources
+        self.path = path
+
+    def source(self, dotted: str) -> str:
+        """Where a key's value came from; a default is reported against the config file in use."""
+        return self.sources.get(dotted, self.path)
+
+    @property
+    def smoke(self) -> bool:
+        return bool(self["smoke_test"])
+
+
+def _apply(data: dict, schema: dict, updates: dict, source: str, sources: dict, prefix: str = "") -> None:
+    if not isinstance(updates, dict):
+        raise RateError(f"{source}: '{prefix.rstrip('.') or 'the top level'}' must be a mapping")
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            raise _unknown_key(dotted, list(schema), source)
+        if isinstance(schema[key], dict):
+            if value is not None:  # a section whose keys are all commented out reads as null
+                _apply(data[key], schema[key], value, source, sources, prefix=f"{dotted}.")
+            continue
+        default, expected = schema[key]
+        value = check_value(dotted, value, default, expected, source)
+        if expected is dict:
+            for sub in value:
+                sources[f"{dotted}.{sub}"] = source
+            data[key] = _deep_merge(data[key], value)
+        else:
+            data[key] = value
+        sources[dotted] = source
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    """`update` over `base`, merging nested dicts, so that `--scoring.model_options.vader.a=1` and
+    `--scoring.model_options.vader.b=2` both survive."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _deep_merge(merged[key], value)
+        merged[key] = value
+    return merged
+
+
+def _defaults(schema: dict) -> dict:
+    return {k: _defaults(v) if isinstance(v, dict) else copy.deepcopy(v[0]) for k, v in schema.items()}
+
+
+def _parse_override(dotted: str, raw: str) -> dict:
+    """Turn `--a.b.c=raw` into {'a': {'b': {'c': value}}}; the value is read as YAML unless the
+    schema says the key is a string (so `--scoring.model=123` stays the string '123')."""
+    parts = dotted.split(".")
+    node: Any = SCHEMA
+    for part in parts[:2]:
+        node = node.get(part) if isinstance(node, dict) else None
+    expects_str = isinstance(node, tuple) and node[1] is str and len(parts) <= 2
+    if raw in ("null", "~", "None"):
+        value: Any = None
+    elif expects_str:
+        value = raw
+    else:
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
+def parse_cli(argv: list[str]) -> tuple[str, list[tuple[str, str]]]:
+    """Split argv into the config path (default config.yaml) and `--section.key=value` overrides."""
+    config_path = "config.yaml"
+    overrides: list[tuple[str, str]] = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--config":
+            if not args:
+                raise RateError("command line: --config needs a path")
+            config_path = args.pop(0)
+        elif arg.startswith("--config="):
+            config_path = arg.split("=", 1)[1]
+        elif arg.startswith("--") and "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            overrides.append((key, raw))
+        else:
+            raise RateError(f"command line: expected --config PATH or --section.key=value, got '{arg}'")
+    return config_path, overrides
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[tuple[str, str]] = ()) -> Config:
+    """Defaults from SCHEMA, then the YAML file, then overrides; every key type-checked."""
+    data = _defaults(SCHEMA)
+    sources: dict[str, str] = {}
+    shown = str(path) if path else "defaults"
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise RateError(f"{path}: cannot read config ({exc.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise RateError(f"{path}:{where} is not valid YAML") from None
+        _apply(data, SCHEMA, loaded, shown, sources)
+    for dotted, raw in overrides:
+        _apply(data, SCHEMA, _parse_override(dotted, raw), "command line", sources)
+    return Config(data, sources, shown)
+
+
+def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
+    """The config a script was asked for; `-h`/`--help` prints the script's docstring and exits."""
+    argv = sys.argv[1:] if argv is None else argv
+    if doc and any(arg in ("-h", "--help") for arg in argv):
+        print(doc.strip())
+        raise SystemExit(0)
+    path, overrides = parse_cli(argv)
+    return load_config(path, overrides)
+
+
+# Names of settings that hold credentials. Keys such as `reward_key` or `w_original_key` name data,
+# not secrets, so a bare "key" suffix is not enough.
+SECRET_NAME = re.compile(r"(^|_)(api_?key|token|secret|password)$", re.IGNORECASE)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if value and isinstance(value, str) and SECRET_NAME.search(key):
+        return "***"
+    return value
+
+
+def dataset_key(cfg: Config, section: str) -> str:
+    """The dataset+attribute key a phase works on. Original RATE configs name the effects dataset
+    'imdb' with concept 'sentiment'; those join to 'imdb_sentiment'."""
+    name = cfg[section].get("dataset_name") or cfg["rewrites"]["dataset_name"]
+    concept = cfg[section].get("concept")
+    if concept and not name.endswith(f"_{concept}"):
+        name = f"{name}_{concept}"
+    return name
+
+
+def slug(name: str) -> str:
+    """A model or dataset name made safe for a file name (e.g. 'hf:org/model' -> 'hf-org-model')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
+
+def smoke_mark(smoke: bool) -> str:
+    return SMOKE_MARK if smoke else ""
+
+
+def template_names(package: str) -> list[str]:
+    """The keys of a template package: its module file names."""
+    return sorted(p.stem for p in (REPO_DIR / package).glob("*.py") if not p.stem.startswith("_"))
+
+
+def find_module(package: str, name: str, key: str, cfg: Config):
+    """Import `<package>/<name>.py`, the template or backend a config names by file name."""
+    import importlib
+
+    available = template_names(package)
+    if name not in available:
+        raise RateError(f"{cfg.source(key)}: {key}: unknown template '{name}' (available in {package}/: "
+                        f"{', '.join(available)})")
+    return importlib.import_module(f"{package}.{name}")
+
+
+def build_from_module(package: str, name: str, key: str, options_key: str, cfg: Config, *args):
+    """Import the module `name` (set by config key `key`), merge its OPTIONS with the dict at
+    `options_key`, and call its builder."""
+    module = find_module(package, name, key, cfg)
+    section, field = options_key.split(".")
+    options = merge_options(cfg[section][field], module.OPTIONS, options_key, cfg.sources)
+    return module.build(options, *args)

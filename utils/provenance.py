@@ -1,0 +1,111 @@
+"""Provenance and script entry: the `.meta.json` sidecar beside every output, logging set-up, and
+the wrapper that turns a RateError into one line and exit code 2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from utils.config import REPO_DIR, Config, RateError, redact
+from utils.files import write_json
+
+logger = logging.getLogger(__name__)
+
+VERSIONED_PACKAGES = ("numpy", "PyYAML", "vaderSentiment", "pyspellchecker", "matplotlib", "tqdm",
+                      "torch", "transformers", "datasets", "openai")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_state() -> dict:
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_DIR, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def library_versions() -> dict:
+    from importlib import metadata
+    import platform
+
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def meta_path(output: Path) -> Path:
+    return Path(output).with_name(Path(output).stem + ".meta.json")
+
+
+def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, inputs: list[Path] = (),
+               templates: dict | None = None, counts: dict | None = None) -> Path:
+    """The sidecar `<stem>.meta.json`: everything needed to say how `output` was made."""
+    meta = {
+        "output": str(output),
+        "script": script,
+        "templates": templates or {},
+        "config_file": cfg.path,
+        "config": redact(dict(cfg)),
+        "inputs": [{"path": str(p), "sha256": sha256(p)} for p in inputs],
+        "git": git_state(),
+        "counts": counts or {},
+        "started_at": started_at,
+        "finished_at": now(),
+        "versions": library_versions(),
+    }
+    return write_json(meta_path(output), meta)
+
+
+def read_meta(output: Path) -> dict | None:
+    path = meta_path(output)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def run_cli(main: Callable[[], Any]) -> int:
+    """Run a script's main(); a RateError becomes one line on stderr and exit code 2."""
+    try:
+        main()
+    except RateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def log_config(cfg: Config) -> None:
+    logger.info("config %s resolved to:\n%s", cfg.path, yaml.safe_dump(redact(dict(cfg)), sort_keys=False).rstrip())
