@@ -30,7 +30,7 @@ import json
 import logging
 import sys
 
-import scoring_shards
+from scoring import shards as scoring_shards
 import utils
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def check_engine_settings(cfg: utils.Config) -> None:
 
 def engine_settings(cfg: utils.Config, model) -> tuple[int, int]:
     """The token budget and text cap per forward pass; a null budget is chosen by device."""
-    import scoring_engine
+    from scoring import engine as scoring_engine
 
     section = cfg["scoring"]
     device = ((model.info or {}).get("device") or "cpu").split(":")[0]
@@ -146,7 +146,7 @@ def checkpoint_path(cfg, dataset: str, value: str, options: dict, input_sha: str
 def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> dict:
     """Add `model`'s rewards to every record in place; returns its summary. Completions that are
     None (failed rewrites) get no reward."""
-    import scoring_engine
+    from scoring import engine as scoring_engine
 
     items = [(record, key) for record in records for key, text in record["completions"].items() if isinstance(text, str)]
     budget, max_texts = engine_settings(cfg, model)
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.info("shard %d/%d: %d records", shard[0], shard[1], len(records))
     input_sha = utils.sha256(source)
 
-    import scoring_engine
+    from scoring import engine as scoring_engine
 
     summaries, scored, checkpoints = {}, [], []
     for value, module, options in prepared:

@@ -5,12 +5,12 @@ errors, Student-t confidence intervals, p-values, normalised effects and off-tar
   single rewrite  ATT = mean_{W=1} R(y) - R(Re(y,0)),  ATU = mean_{W=0} R(Re(y,1)) - R(y)
   RATE            ATT = mean_{W=1} R(Re(Re(y,0),1)) - R(Re(y,0)),
                   ATU = mean_{W=0} R(Re(y,1)) - R(Re(Re(y,1),0))
-  and for both rewrite estimators ATE = (n1*ATT + n0*ATU) / n, with paired SEs (effects_stats.py).
+  and for both rewrite estimators ATE = (n1*ATT + n0*ATU) / n, with paired SEs (estimation/stats.py).
 
 Normalised effects divide by the pooled within-group sd of R(original) (`reward_std`). Diagnostics:
 the rewrite effect R(rewritten rewrite) - R(original) per W group and its asymmetry between the groups,
 which biases RATE (a warning is logged when it is significant). An optional seeded studentized
-bootstrap adds a second interval (effects_bootstrap.py). When the records carry rewards of the oracle
+bootstrap adds a second interval (estimation/bootstrap.py). When the records carry rewards of the oracle
 counterfactual (simulated data), the true sample ATE, ATT and ATU are reported beside the estimates.
 
 Usage:
@@ -32,9 +32,9 @@ import sys
 
 import numpy as np
 
-import effects_bootstrap
-import effects_inputs
-import effects_stats as es
+from estimation import bootstrap as effects_bootstrap
+from estimation import inputs as effects_inputs
+from estimation import stats as es
 import utils
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _interval_record(effect: es.Effect, alpha: float, std: float | None) -> dict
 
 
 def diagnostics(computed: dict, alpha: float, std: float | None, undefined: dict) -> dict:
-    """The rewrite effect per W group and its asymmetry (effects_stats.rewrite_effects), with intervals;
+    """The rewrite effect per W group and its asymmetry (estimation.stats.rewrite_effects), with intervals;
     a warning is logged when the asymmetry differs from 0 at level alpha."""
     rewrite, out = computed["rewrite"], {"rewrite_effect": {}}
     for group, estimand, n in (("W=1", "ATT", computed["n1"]), ("W=0", "ATU", computed["n0"])):

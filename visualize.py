@@ -37,9 +37,9 @@ import re
 import sys
 from pathlib import Path
 
-import figures
-import report
-import samples
+from reporting import figures
+from reporting import report
+from reporting import samples
 import utils
 from treatment_effects import format_table
 

@@ -24,8 +24,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import effects_bootstrap  # noqa: E402
-import effects_inputs  # noqa: E402
+from estimation import bootstrap as effects_bootstrap  # noqa: E402
+from estimation import inputs as effects_inputs  # noqa: E402
 import treatment_effects as te  # noqa: E402
 
 

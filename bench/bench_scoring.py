@@ -71,7 +71,7 @@ def run_fixed(model, questions, completions, size=32):
 
 
 def run_engine(model, questions, completions, max_tokens, max_texts):
-    import scoring_engine
+    from scoring import engine as scoring_engine
 
     rewards, stats = scoring_engine.score_texts(model, questions, completions, max_tokens=max_tokens,
                                                 max_texts=max_texts)
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    import scoring_engine
+    from scoring import engine as scoring_engine
     import scoring_tiny_models as tiny
     from scoring_templates import sfairxc
 

@@ -216,7 +216,7 @@ class _Scorer:
         return value.reshape(len(batch)).cpu().tolist()
 
     def score_batch(self, questions: Sequence[str], completions: Sequence[str]) -> list[float]:
-        from scoring_engine import score_pairs
+        from scoring.engine import score_pairs
 
         return score_pairs(self.encode, self.score_encoded, questions, completions)
 

@@ -1,4 +1,4 @@
-"""The seeded studentized bootstrap of effects_bootstrap.py (issue #3, point 2)."""
+"""The seeded studentized bootstrap of estimation/bootstrap.py (issue #3, point 2)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import effects_bootstrap as eb
-import effects_stats as es
+from estimation import bootstrap as eb
+from estimation import stats as es
 import treatment_effects as te
 
 
@@ -33,7 +33,7 @@ def test_same_seed_same_interval_other_seed_other_interval():
 
 def test_block_algebra_matches_resampling_the_examples_directly():
     """The resample statistics come from count-weighted column sums; recompute them from the resampled
-    examples themselves, with the same draws, through effects_stats.compute on a (resamples, n) stack."""
+    examples themselves, with the same draws, through estimation.stats.compute on a (resamples, n) stack."""
     w, y, r, rr = data(1, 120)
     resamples, alpha = 300, 0.1
     got = eb.bootstrap_intervals(w, y, r, rr, alpha, resamples, seed=3)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import effects_inputs
+from estimation import inputs as effects_inputs
 import treatment_effects as te
 import utils
 from conftest import REPO, run_script

@@ -5,7 +5,7 @@ A simulated additive reward model with known effects:
 where tau_i = TAU1 for units whose original has W=1 and TAU0 otherwise (so ATT != ATU), `content` is a
 confounder the rewriter keeps (its mean depends on W, so the naive comparison is biased), and `style` is
 the off-target attribute the rewriter overwrites: Re(., 0) leaves style S10 + jitter and Re(., 1)
-leaves S01 + jitter. The algebra (effects_stats.rewrite_effects) predicts
+leaves S01 + jitter. The algebra (estimation.stats.rewrite_effects) predicts
   single rewrite:  ATT bias beta*(E[style | W=1] - S10),  ATU bias beta*(S01 - E[style | W=0]);
   RATE:            bias beta*(S01 - S10) for ATE, ATT and ATU;
   asymmetry:       beta*(S01 - S10) - beta*(E[style | W=1] - E[style | W=0]).
@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pytest
 
-import effects_stats as es
+from estimation import stats as es
 import treatment_effects as te
 
 REPLICATES, N, P = 2000, 400, 0.3
@@ -102,7 +102,7 @@ def test_single_rewrite_and_naive_are_biased_as_predicted(symmetric):
 
 
 def test_ate_se_must_include_the_randomness_of_n1(symmetric):
-    """The docstring's claim (effects_stats.paired_effects): holding n1 fixed drops Var(E[d | W]) and
+    """The docstring's claim (estimation.stats.paired_effects): holding n1 fixed drops Var(E[d | W]) and
     undercovers the population ATE when ATT != ATU; the per-example contributions do not."""
     data = simulate(seed=1, s01=-1.0, s10=-1.0)
     d = es.oriented(data["w"], data["rr"], data["r"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import effects_stats as es
+from estimation import stats as es
 import treatment_effects as te
 from bench.bench_effects import loop_estimates
 

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-import scoring_engine
+from scoring import engine as scoring_engine
 from scoring_templates import Encoded, RewardModel
 
 

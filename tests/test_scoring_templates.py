@@ -14,7 +14,7 @@ import math
 import pytest
 
 import scoring_tiny_models as tiny
-from scoring_engine import score_pairs
+from scoring.engine import score_pairs
 from scoring_templates import RewardModel
 from template_contract import build, modules
 

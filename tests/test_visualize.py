@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import figures
-import report
-import samples
+from reporting import figures
+from reporting import report
+from reporting import samples
 import utils
 import visualize
 from conftest import REPO, run_script

@@ -2,7 +2,7 @@
 
 A report is a list of blocks (headings, paragraphs, tables, images, code), rendered twice: markdown
 that links the figures beside it, and one HTML file with every image embedded, to mail or archive.
-The sample rewrites come from samples.py.
+The sample rewrites come from reporting/samples.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import samples
+from reporting import samples
 
 # ---------------------------------------------------------------------------------------------
 # Text for each target

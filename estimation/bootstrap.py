@@ -1,4 +1,4 @@
-"""Seeded nonparametric bootstrap intervals for every estimator of effects_stats: the studentized
+"""Seeded nonparametric bootstrap intervals for every estimator of estimation/stats.py: the studentized
 bootstrap (bootstrap-t).
 
 Why studentized, not percentile or BCa: every estimator is a mean or a difference of means with a
@@ -12,7 +12,7 @@ known weakness of bootstrap-t, erratic intervals with very few examples or heavy
 wide rather than falsely narrow.
 
 Resampling: whole examples (w and all rewards together) with replacement, over all n, so n1 varies
-between resamples exactly as the ATE's SE assumes (effects_stats.paired_effects). A resample in which a
+between resamples exactly as the ATE's SE assumes (estimation.stats.paired_effects). A resample in which a
 group has fewer than 2 examples has no SE for the statistics that use that group; it is left out of
 those statistics only, and the number of usable resamples is reported.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-import effects_stats as es
+from estimation import stats as es
 
 METHOD = "studentized (bootstrap-t), examples resampled with replacement"
 # Resamples are drawn in blocks of about this many example indices, to bound memory at large n.
@@ -71,7 +71,7 @@ def _resample_effects(sums: np.ndarray, centres: dict, n: int) -> dict:
 def bootstrap_intervals(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, alpha: float,
                         resamples: int, seed: int, observed: dict | None = None) -> dict:
     """Studentized (1 - alpha) intervals for every (estimator, estimand) of `observed` (the output of
-    effects_stats.compute on the same data; computed when not given). Same data, seed and resamples
+    estimation.stats.compute on the same data; computed when not given). Same data, seed and resamples
     give the same intervals.
 
     Returns {"intervals": {key: (low, high)}, "usable": {key: resamples with a finite pivot}}; a key

@@ -4,7 +4,7 @@ resumes where it stopped.
 
 Scores do not depend on the batch: every template pads on the side its model pools from (right for
 decoder classifiers and BERT-family encoders), so a text's reward is the same alone or in any batch
-(up to float rounding, <= 1e-4 in fp32; tests/test_scoring_engine.py checks it).
+(up to float rounding, <= 1e-4 in fp32; tests/test_scoring/engine.py checks it).
 """
 
 from __future__ import annotations
