@@ -31,7 +31,7 @@ SBATCH_visualize ?= --cpus-per-task=1 --mem=4G --time=00:30:00
 SCORE_GPU_FLAGS = $(if $(filter-out 0,$(GPUS)),--gres=gpu:$(GPUS))
 # How a scoring job is told its shard (`%a` = array task index, `%n` = SHARDS), and how shards merge.
 SHARD_ARG ?= --scoring.shard=%a/%n
-MERGE_ARG ?= --scoring.merge_shards=%n
+MERGE_ARG ?= --merge
 export PARTITION SHARDS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
        SBATCH_visualize SCORE_GPU_FLAGS SHARD_ARG MERGE_ARG
 

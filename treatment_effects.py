@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     check_settings(cfg)
     section = cfg["effects"]
     dataset = utils.dataset_key(cfg, "effects")
-    score = section["score"] or cfg["scoring"]["model"]
+    score = utils.scored_model(cfg)
 
     run_rows, outputs = [], []
     for plan in plan_inputs(cfg, dataset, score):

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     raw, dpi = section["raw"], section["dpi"]
 
     dataset = utils.dataset_key(cfg, "visualize")
-    score = section["score"] or cfg["effects"]["score"] or cfg["scoring"]["model"]
+    score = section["score"] or utils.scored_model(cfg)
     entries = section["effects_filename"]
     paths = resolve_effects([entries] if isinstance(entries, str) else entries,
                             f"{dataset}_{utils.slug(score)}_treatment_effects", cfg, "visualize.effects_filename")

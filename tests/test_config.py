@@ -399,3 +399,11 @@ def test_nested_overrides_of_one_option_dict_merge():
     cfg = utils.load_config(None, [("scoring.model_options.vader.length_weight", "0"),
                                    ("scoring.model_options.vader.typo_penalty", "0.5")])
     assert cfg["scoring"]["model_options"] == {"vader": {"length_weight": 0, "typo_penalty": 0.5}}
+
+
+def test_later_phases_look_for_the_model_the_scored_file_is_named_after():
+    assert utils.scored_model(utils.load_config(None)) == "vader"
+    several = utils.load_config(None, [("scoring.models", "[armorm, vader]")])
+    assert utils.scored_model(several) == "armorm"
+    named = utils.load_config(None, [("scoring.models", "[armorm, vader]"), ("effects.score", "vader")])
+    assert utils.scored_model(named) == "vader"

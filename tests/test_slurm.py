@@ -111,3 +111,31 @@ def test_a_gpu_request_on_a_cluster_without_gpus_is_refused_plainly(cluster, tmp
     assert refused.returncode != 0
     assert "rejected the GPU request of score_dataset (--gres=gpu:1)" in refused.stderr
     assert "GPUS=0" in refused.stderr
+
+
+def test_sharded_scoring_is_an_array_job_and_a_merge_that_equal_one_run(cluster, tmp_path):
+    slurm_project, local_project = tmp_path / "slurm", tmp_path / "local"
+    created = make("create_dataset", {"PROJECT_DIR": str(slurm_project), "RUN": "local"},
+                   "ARGS=--rewrites.n_examples=120")
+    assert created.returncode == 0, created.stderr
+    shutil.copytree(slurm_project, local_project)
+
+    submitted = make("score_dataset", {**cluster, "PROJECT_DIR": str(slurm_project), "GPUS": "0"}, "SHARDS=3")
+    assert submitted.returncode == 0, submitted.stderr
+    array_job, merge_job = job_ids(submitted.stdout)
+    assert "array job" in submitted.stdout and "(3 shards)" in submitted.stdout
+    assert wait_for([array_job, merge_job], cluster) == {array_job: "COMPLETED", merge_job: "COMPLETED"}
+    for task in range(3):
+        assert (REPO / "logs" / f"rate-score_dataset_{array_job}_{task}.out").is_file()
+    shards = sorted((slurm_project / "data/scored").glob("*_shard-*-of-3_*.jsonl"))
+    assert len(shards) == 3
+
+    single = make("score_dataset", {"PROJECT_DIR": str(local_project), "RUN": "local"})
+    assert single.returncode == 0, single.stderr
+
+    def scored(project: Path) -> list[dict]:
+        [path] = [p for p in (project / "data/scored").glob("*_scored_2*.jsonl")]
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    merged, one_run = scored(slurm_project), scored(local_project)
+    assert len(merged) == 120 and merged == one_run

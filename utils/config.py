@@ -226,6 +226,14 @@ def dataset_key(cfg: Config, section: str) -> str:
     return name
 
 
+def scored_model(cfg: Config) -> str:
+    """The model part of the scored file's name that the later phases look for: `effects.score` if
+    set, else the model score_dataset.py names its output after (the first of `scoring.models`, else
+    `scoring.model`)."""
+    scoring = cfg["scoring"]
+    return cfg["effects"]["score"] or (scoring["models"] or [scoring["model"]])[0]
+
+
 def slug(name: str) -> str:
     """A model or dataset name made safe for a file name (e.g. 'hf:org/model' -> 'hf-org-model')."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
