@@ -183,11 +183,7 @@ def print_dry_run(plan: dict, model: str, batch: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    utils.setup_logging()
-    utils.load_env()
-    started = utils.now()
-    cfg = utils.config_from_argv(argv, __doc__)
-    utils.log_config(cfg)
+    cfg, started = utils.start(argv, __doc__)
     section = cfg["rewrites"]
 
     template = utils.build_from_module("dataset_templates", section["dataset_name"], "rewrites.dataset_name",

@@ -170,12 +170,8 @@ def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    utils.setup_logging()
-    utils.load_env()
-    started = utils.now()
     argv, merge = split_argv(sys.argv[1:] if argv is None else argv)
-    cfg = utils.config_from_argv(argv, __doc__)
-    utils.log_config(cfg)
+    cfg, started = utils.start(argv, __doc__)
     section = cfg["scoring"]
     values = model_values(cfg)
     dataset = utils.dataset_key(cfg, "scoring")

@@ -305,11 +305,7 @@ def plan_inputs(cfg, dataset: str, score: str) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    utils.setup_logging()
-    utils.load_env()
-    started = utils.now()
-    cfg = utils.config_from_argv(argv, __doc__)
-    utils.log_config(cfg)
+    cfg, started = utils.start(argv, __doc__)
     check_settings(cfg)
     section = cfg["effects"]
     dataset = utils.dataset_key(cfg, "effects")

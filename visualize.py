@@ -272,11 +272,7 @@ def unique_names(runs: list[report.Run]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    utils.setup_logging()
-    utils.load_env()
-    started = utils.now()
-    cfg = utils.config_from_argv(argv, __doc__)
-    utils.log_config(cfg)
+    cfg, started = utils.start(argv, __doc__)
     section = cfg["visualize"]
     check_section(section, cfg)
     raw, dpi = section["raw"], section["dpi"]

@@ -21,6 +21,12 @@ FIELDS = ("chosen", "rejected")
 OPTIONS = _sources.source_options("Anthropic/hh-rlhf")
 FIXTURE = {"local_path": "hh_rlhf.jsonl"}
 
+# The prompt of the templates whose W is a quality of the reply (helpful, harmful).
+REWRITE_PROMPT = (
+    "{original_completion}\n\nPlease adjust this response so it's {w_counterfactual_string}, but change *nothing* "
+    "else. Only provide the response text, not an acknowledgement of the request, the dialogue or any other context."
+)
+
 
 def last_turn(dialogue: str) -> tuple[str, str]:
     """(the dialogue before the last assistant turn, the last assistant turn)."""

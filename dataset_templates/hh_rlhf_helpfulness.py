@@ -9,10 +9,6 @@ from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 12500}
 FIXTURE = dict(_hh_rlhf.FIXTURE)
-REWRITE_PROMPT = (
-    "{original_completion}\n\nPlease adjust this response so it's {w_counterfactual_string}, but change *nothing* "
-    "else. Only provide the response text, not an acknowledgement of the request, the dialogue or any other context."
-)
 
 
 def build(options: dict) -> DatasetTemplate:
@@ -30,7 +26,7 @@ def build(options: dict) -> DatasetTemplate:
         get_reward_question=lambda row: _hh_rlhf.last_turn(row["dialogue"])[0],
         get_original_completion=response,
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=REWRITE_PROMPT,
+        rewrite_prompt=_hh_rlhf.REWRITE_PROMPT,
         backend="openai_batch",
         extra={"source": _sources.describe(options)},
     )

@@ -15,7 +15,7 @@ from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_mo
 from utils.files import (STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, latest, load_env,
                          new_output_path, project_dir, read_records, resolve_input, write_json, write_jsonl)
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
-                              setup_logging, sha256, write_meta)
+                              setup_logging, sha256, start, write_meta)
 from utils.schema import CHOICES, SCHEMA
 
 __all__ = [
@@ -23,6 +23,6 @@ __all__ = [
     "dataset_key", "find_module", "load_config", "merge_options", "parse_cli", "redact", "scored_model", "slug", "smoke_mark",
     "template_names", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "latest", "load_env",
     "new_output_path", "project_dir", "read_records", "resolve_input", "write_json", "write_jsonl", "git_state",
-    "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256",
+    "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
     "write_meta", "CHOICES", "SCHEMA",
 ]

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import yaml
 
-from utils.config import REPO_DIR, Config, RateError, redact
-from utils.files import write_json
+from utils.config import REPO_DIR, Config, RateError, config_from_argv, redact
+from utils.files import load_env, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,16 @@ def read_meta(output: Path) -> dict | None:
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+
+
+def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
+    """A script's first steps: logging, `.env`, the config (logged in full) and the start time."""
+    setup_logging()
+    load_env()
+    started = now()
+    cfg = config_from_argv(argv, doc)
+    log_config(cfg)
+    return cfg, started
 
 
 def run_cli(main: Callable[[], Any]) -> int:
