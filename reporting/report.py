@@ -203,7 +203,8 @@ def _configuration(run: Run) -> list[tuple]:
             ("rewriter", ", ".join(f"{k} {v}" for k, v in templates.items() if k != "dataset") or "unknown"),
             ("template options", ", ".join(f"{k}={v}" for k, v in (_cfg(rewrites, "rewrites.template_options") or {}).items())
              or "defaults"),
-            ("examples asked", _shown(_cfg(rewrites, "rewrites.n_examples"), "the template's default")),
+            ("examples asked", _shown(_cfg(rewrites, "rewrites.smoke_test_examples" if _cfg(rewrites, "smoke_test")
+                                          else "rewrites.n_examples"), "the template's default")),
             ("sampling seed", _shown(_cfg(rewrites, "rewrites.seed"), "unknown")),
             ("smoke test", _shown(_cfg(run.effects_meta, "smoke_test"), "unknown")),
             ("alpha", str(effects.get("alpha", ""))),
