@@ -26,6 +26,19 @@ def project_dir(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture
+def server(project_dir, monkeypatch):
+    """A fresh local OpenAI-compatible server (tests/fake_openai.py) on 127.0.0.1, with a test key set
+    and any OPENAI_BASE_URL of the developer's shell cleared."""
+    from fake_openai import FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
 def run_script(script: str, *args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run one of the four scripts as a user would, in a subprocess."""
     return subprocess.run([sys.executable, str(REPO / script), *args], capture_output=True, text=True,

@@ -8,20 +8,11 @@ import json
 
 import pytest
 
-from fake_openai import BatchPlan, FakeOpenAI
+from fake_openai import BatchPlan
 from rewriters import RewriteRequest
 from template_contract import build
 
 FAST = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 5.0, "poll_interval": 0.01}
-
-
-@pytest.fixture
-def server(project_dir, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
 
 
 def requests_(n: int) -> list[RewriteRequest]:

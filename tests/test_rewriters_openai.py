@@ -16,15 +16,6 @@ from template_contract import build
 FAST = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 1.0, "poll_interval": 0.01}
 
 
-@pytest.fixture
-def server(project_dir, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    fake = FakeOpenAI().start()
-    yield fake
-    fake.stop()
-
-
 def requests_(n: int, tag: str = "p") -> list[RewriteRequest]:
     return [RewriteRequest(f"ex{i}:rewrite", f"{tag} {i}: please rewrite this", f"original {i}", bool(i % 2))
             for i in range(n)]
