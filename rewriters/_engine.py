@@ -10,6 +10,7 @@ right after it loses nothing. `rewrite()` then turns each answer into a text or 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from typing import Callable, Optional
@@ -18,17 +19,16 @@ from rewriters import RewriteRequest, RewriteResult
 from rewriters._cache import ResponseCache, request_key
 from rewriters._failures import FailureDetector
 from rewriters import _pricing
+from utils.schema import SCHEMA
 
 logger = logging.getLogger(__name__)
 
-# Engine defaults, used when a backend is built without the `rewrites` section (e.g. in a test);
-# utils.SCHEMA holds the same values for configs.
-DEFAULT_SETTINGS = {
-    "base_url": None, "max_concurrency": 64, "requests_per_minute": None, "tokens_per_minute": None,
-    "max_retries": 6, "retry_backoff": 1.0, "retry_backoff_max": 60.0, "timeout": 120.0, "max_tokens": None,
-    "cache": True, "refusal_detectors": ["empty", "apology", "echo"], "refusal_patterns": [],
-    "dry_run": False, "poll_interval": 30.0, "max_submissions": 4,
-}
+ENGINE_KEYS = ("base_url", "max_concurrency", "requests_per_minute", "tokens_per_minute", "max_retries",
+               "retry_backoff", "retry_backoff_max", "timeout", "max_tokens", "cache", "refusal_detectors",
+               "refusal_patterns", "dry_run", "poll_interval", "max_submissions")
+# The config's defaults (utils/schema.py), also used when a backend is built without the `rewrites`
+# section (e.g. in a test).
+DEFAULT_SETTINGS = {key: copy.deepcopy(SCHEMA["rewrites"][key][0]) for key in ENGINE_KEYS}
 
 
 POSITIVE = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout", "max_tokens", "max_submissions")
@@ -155,11 +155,14 @@ class EngineBackend:
                 reason = errors.get(key, "no answer: the backend returned nothing for this request")
                 results[request.custom_id] = RewriteResult(request.custom_id, None, reason)
             else:
-                reason = self.detector.judge(reply, request)
-                results[request.custom_id] = RewriteResult(
-                    request.custom_id, None if reason else reply["text"], reason, reply.get("usage"),
-                    reply.get("finish_reason"), key in cached)
+                results[request.custom_id] = self.judged(request, reply, key in cached)
         return results
+
+    def judged(self, request: RewriteRequest, reply: dict, cached: bool) -> RewriteResult:
+        """A model's answer as a rewrite, or as a failure when a detector rejects it."""
+        reason = self.detector.judge(reply, request)
+        return RewriteResult(request.custom_id, None if reason else reply["text"], reason, reply.get("usage"),
+                             reply.get("finish_reason"), cached)
 
     def cached_results(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
         """The results the cache already holds for `requests`; sends nothing."""
@@ -169,9 +172,7 @@ class EngineBackend:
         for request in requests:
             reply = answers.get(keys[request.custom_id])
             if reply is not None:
-                reason = self.detector.judge(reply, request)
-                results[request.custom_id] = RewriteResult(request.custom_id, None if reason else reply["text"], reason,
-                                                           reply.get("usage"), reply.get("finish_reason"), True)
+                results[request.custom_id] = self.judged(request, reply, cached=True)
         return results
 
     def estimate(self, requests: list[RewriteRequest]) -> dict:
