@@ -33,7 +33,7 @@ from rewriters import RewriteRequest
 
 logger = logging.getLogger(__name__)
 
-REWRITE, REWRITTEN_REWRITE, ORACLE = "rewrite", "rewritten rewrite", "oracle counterfactual"
+REWRITE, REWRITTEN_REWRITE = "rewrite", "rewritten rewrite"
 
 
 @dataclass
@@ -109,7 +109,7 @@ def make_record(ex: Example, results: dict, template) -> dict:
         elif not result.ok:
             failures[key] = result.failure
     if template.oracle_counterfactual is not None:
-        completions[ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
+        completions[utils.ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
     record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
     if failures:
         record["failures"] = failures

@@ -137,13 +137,11 @@ def scored_file(effects_path: Path, effects: dict) -> Path | None:
     return None
 
 
-def reward_groups(records: list[dict], effects: dict) -> dict:
+def reward_groups(records: list[dict], reward_key: str, keys: dict) -> dict:
     """W -> (R(original), R(rewritten rewrite)) over the examples with both rewards finite."""
     import numpy as np
 
-    reward_key = effects.get("reward_key")
-    original = effects.get("w_original_key", "original")
-    back = effects.get("w_rewritten_rewrite_key", "rewritten rewrite")
+    original, back = keys["original"], keys["rewritten rewrite"]
     pairs: dict[bool, list] = {True: [], False: []}
     for record in records:
         rewards = record.get(reward_key) or {}
@@ -222,10 +220,10 @@ def make_run(label: str, path: Path, effects: dict, section: dict) -> report.Run
                      find_meta(path, "create_dataset.py"), scored_file(path, effects))
     if run.scored_path:
         records = utils.read_records(run.scored_path)
-        run.groups = reward_groups(records, effects)
         keys = {"original": effects.get("w_original_key", "original"),
                 "rewrite": effects.get("w_counterfactual_key", "rewrite"),
                 "rewritten rewrite": effects.get("w_rewritten_rewrite_key", "rewritten rewrite")}
+        run.groups = reward_groups(records, effects.get("reward_key"), keys)
         run.samples = samples.draw_samples(records, effects.get("reward_key"), section["sample_rewrites"],
                                           section["seed"], keys)
     return run

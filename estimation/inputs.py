@@ -19,7 +19,7 @@ import utils
 
 logger = logging.getLogger(__name__)
 
-ORACLE = "oracle counterfactual"
+ORACLE = utils.ORACLE
 NOT_REWARDS = ("completions", "failures")
 
 

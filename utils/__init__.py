@@ -12,7 +12,7 @@ Importing has no side effects (no directories, no logging set-up, no `.env` read
 from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_module, check_value,
                           config_from_argv, dataset_key, find_module, load_config, merge_options, parse_cli,
                           redact, scored_model, slug, smoke_mark, template_names)
-from utils.files import (STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, latest, load_env,
+from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, latest, load_env,
                          new_output_path, project_dir, read_records, resolve_input, write_json, write_jsonl)
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
                               setup_logging, sha256, start, write_meta)
@@ -21,7 +21,7 @@ from utils.schema import CHOICES, SCHEMA
 __all__ = [
     "REPO_DIR", "SMOKE_MARK", "Config", "RateError", "build_from_module", "check_value", "config_from_argv",
     "dataset_key", "find_module", "load_config", "merge_options", "parse_cli", "redact", "scored_model", "slug", "smoke_mark",
-    "template_names", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "latest", "load_env",
+    "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "latest", "load_env",
     "new_output_path", "project_dir", "read_records", "resolve_input", "write_json", "write_jsonl", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
     "write_meta", "CHOICES", "SCHEMA",

@@ -14,6 +14,9 @@ from utils.config import REPO_DIR, Config, RateError, smoke_mark, template_names
 
 logger = logging.getLogger(__name__)
 
+# The completion key of the oracle counterfactual in a record (simulated data only): written by
+# create_dataset.py, scored like any completion, and read by treatment_effects.py as the truth.
+ORACLE = "oracle counterfactual"
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
 STAMP_PATTERN = r"\d{8}_\d{6}"
 SUBDIRS = {
