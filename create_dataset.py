@@ -1,21 +1,26 @@
-"""Phase 1 of RATE: sample examples, classify the attribute W, rewrite each example twice.
+"""Phase 1 of RATE: sample examples, classify the attribute W, rewrite each example twice, and judge
+whether the rewrites did what was asked.
 
 For every sampled response y with attribute w, the rewriter produces the *rewrite* Re(y, 1-w) and
 then the *rewritten rewrite* Re(Re(y, 1-w), w). Failed rewrites are recorded with a reason, never as
-text. Templates that know their latent structure also add the oracle counterfactual of y.
+text. The attribute judge (`judge.method`: the template's rule, an LLM, or none; judges/) decides W
+of the originals, the rewrites and the rewritten rewrites, and each record keeps its verdicts and how
+much the rewriter changed besides W (length ratios, word similarity). Templates that know their
+latent structure also add the oracle counterfactual of y.
 
 Usage:
     python create_dataset.py --config config.yaml [--smoke_test=true] [--rewrites.n_examples=500]
     python create_dataset.py --config config.yaml --rewrites.dry_run=true   # requests, tokens, cost; sends nothing
     python create_dataset.py --config config.yaml --rewrites.backend=openai --rewrites.base_url=http://localhost:8000/v1
+    python create_dataset.py --config config.yaml --judge.method=llm --judge.backend=openai --judge.model=gpt-4o-mini
 
 Backends (`rewrites.backend`): openai (concurrent chat completions), openai_batch (Batch API),
 transformers (a local chat model), simulated (the offline demo). Every answer of a model is cached
 under PROJECT_DIR/data/cache/, so rerunning after a crash sends only what had not finished.
 
 Writes PROJECT_DIR/data/rewrites/<dataset>_dataset[_smoke_test]_<YYYYmmdd_HHMMSS>.jsonl and its
-.meta.json sidecar (counts: failures by reason, rewrite efficacy, requests, tokens and cost), and
-prints the output path.
+.meta.json sidecar (counts: failures by reason, rewrite efficacy per direction, the judge's agreement
+with the dataset's W, requests, tokens and cost of rewriter and judge), and prints the output path.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+import judges
+from judges import changes as judge_changes
+from judges import efficacy as judge_efficacy
 import utils
-from rewriters import RewriteRequest
+from rewriters import RewriteRequest, RewriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +93,45 @@ def first_requests(examples: list[Example], template) -> list[RewriteRequest]:
             for ex in examples]
 
 
-def rewrite_twice(examples: list[Example], template, backend) -> dict[str, dict]:
+def checked(results: dict[str, RewriteResult], requests: list[RewriteRequest], template) -> dict[str, RewriteResult]:
+    """The template's own check of a rewrite against its input (e.g. ELI5: a question stays a
+    question), turning a rewrite that fails it into a recorded failure."""
+    if template.rewrite_check is None:
+        return results
+    out = dict(results)
+    for request in requests:
+        result = results[request.custom_id]
+        reason = template.rewrite_check(request.text, result.text) if result.ok else None
+        if reason:
+            out[request.custom_id] = RewriteResult(result.custom_id, None, f"did not follow the prompt: {reason}",
+                                                   result.usage, result.finish_reason, result.cached)
+    return out
+
+
+def rewrite_twice(examples: list[Example], template, backend) -> dict[str, RewriteResult]:
     """Both rewrite passes. The second pass only rewrites successful first rewrites."""
-    first = backend.rewrite(first_requests(examples, template))
+    requests = first_requests(examples, template)
+    first = checked(backend.rewrite(requests), requests, template)
     second_requests = []
     for ex in examples:
         result = first[f"{ex.id}:{REWRITE}"]
         if result.ok:
             second_requests.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}",
                                                   template.prompt_for(result.text, ex.w), result.text, ex.w))
-    second = backend.rewrite(second_requests)
+    second = checked(backend.rewrite(second_requests), second_requests, template)
     return {**first, **second}
+
+
+def judge_completions(judge, records: list[dict], keys: tuple[str, ...], desc: str) -> None:
+    """The judge's verdict on every completion under `keys` that exists, into record["judge"]."""
+    items = [(f"{r['id']}:{key}", r["completions"][key]) for r in records for key in keys
+             if r["completions"].get(key) is not None]
+    verdicts = judge.judge(items, desc=desc) if items else {}
+    for record in records:
+        for key in keys:
+            found = verdicts.get(f"{record['id']}:{key}")
+            if found is not None:
+                record.setdefault("judge", {})[key] = found.as_record()
 
 
 def make_record(ex: Example, results: dict, template) -> dict:
@@ -113,31 +149,22 @@ def make_record(ex: Example, results: dict, template) -> dict:
     record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
     if failures:
         record["failures"] = failures
+    measured = judge_changes.changes(ex.original, completions[REWRITE], completions[REWRITTEN_REWRITE])
+    if measured:
+        record["changes"] = measured
     return record
 
 
-def count_outcomes(records: list[dict], template) -> dict:
+def count_outcomes(records: list[dict]) -> dict:
     counts = Counter(w_original=0, w_counterfactual=0)
     for record in records:
         counts["w_original" if record["w_original"] else "w_counterfactual"] += 1
         for key, reason in record.get("failures", {}).items():
             counts[f"failed {key}"] += 1
-        if template.classify_text is None:
-            continue
-        # Rewrite efficacy: did the rewriter really flip W (and flip it back)?
-        rewrite, back = record["completions"][REWRITE], record["completions"][REWRITTEN_REWRITE]
-        if rewrite is not None:
-            counts["rewrite judged"] += 1
-            counts["rewrite flipped W"] += template.classify_text(rewrite) == (not record["w_original"])
-        if back is not None:
-            counts["rewritten rewrite judged"] += 1
-            counts["rewritten rewrite restored W"] += template.classify_text(back) == record["w_original"]
-    for judged, success in (("rewrite judged", "rewrite flipped W"),
-                            ("rewritten rewrite judged", "rewritten rewrite restored W")):
-        if counts[judged]:
-            counts[f"{success} share"] = round(counts[success] / counts[judged], 4)
+        for key, found in (record.get("judge") or {}).items():
+            counts[f"judge undecided on {key}"] += found["w"] is None
     return {"examples": len(records), "w=1": counts.pop("w_original"), "w=0": counts.pop("w_counterfactual"),
-            **dict(counts)}
+            **{key: value for key, value in counts.items() if value}}
 
 
 def failure_reasons(records: list[dict]) -> dict:
@@ -147,39 +174,75 @@ def failure_reasons(records: list[dict]) -> dict:
     return {f"failure reason: {reason}": n for reason, n in sorted(reasons.items())}
 
 
-def dry_run(examples: list[Example], template, backend, backend_name: str) -> dict:
-    """Requests, estimated tokens and cost of both passes; nothing is sent. The second pass rewrites
-    rewrites that do not exist yet: where the first rewrite is cached its real text is used, elsewhere
-    the original stands in for it (a rewrite is about as long as its original)."""
+SUMMED = ("requests", "to_send", "cached", "input_tokens", "output_tokens")
+
+
+def dry_run(examples: list[Example], template, backend, backend_name: str, judge, judge_originals: bool) -> dict:
+    """Requests, estimated tokens and cost of both passes and of the judge; nothing is sent. The
+    second pass rewrites rewrites that do not exist yet: where the first rewrite is cached its real
+    text is used, elsewhere the original stands in for it (a rewrite is about as long as its
+    original); the judge's texts are estimated the same way."""
     first = first_requests(examples, template)
-    if not hasattr(backend, "estimate"):
-        return {"backend": backend_name, "requests": 2 * len(first), "to_send": 0, "cached": 0, "input_tokens": 0,
-                "output_tokens": 0, "cost_usd": 0.0}
-    done = backend.cached_results(first)
-    second = []
-    for ex, request in zip(examples, first):
-        result = done.get(request.custom_id)
-        text = result.text if result is not None and result.ok else ex.original
-        second.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(text, ex.w), text, ex.w))
-    one, two = backend.estimate(first), backend.estimate(second)
-    total = {key: one[key] + two[key] for key in ("requests", "to_send", "cached", "input_tokens", "output_tokens")}
-    total["cost_usd"] = backend.price(total["input_tokens"], total["output_tokens"])
-    return {"backend": backend_name, **total}
+    plan: dict = {"backend": backend_name, "requests": 2 * len(first), "to_send": 0, "cached": 0, "input_tokens": 0,
+                  "output_tokens": 0, "cost_usd": 0.0}
+    texts = [ex.original for ex in examples]
+    if hasattr(backend, "estimate"):
+        done = backend.cached_results(first)
+        second = []
+        for ex, request in zip(examples, first):
+            result = done.get(request.custom_id)
+            text = result.text if result is not None and result.ok else ex.original
+            second.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(text, ex.w), text, ex.w))
+        one, two = backend.estimate(first), backend.estimate(second)
+        plan.update({key: one[key] + two[key] for key in SUMMED})
+        plan["cost_usd"] = backend.price(plan["input_tokens"], plan["output_tokens"])
+        texts = [request.text for request in second]
+    if judge is not None:
+        items = [(f"{ex.id}:{key}", text) for ex, text in zip(examples, texts) for key in (REWRITE, REWRITTEN_REWRITE)]
+        items += [(f"{ex.id}:original", ex.original) for ex in examples] if judge_originals else []
+        plan["judge"] = judge.estimate(items)
+    return plan
 
 
-def print_dry_run(plan: dict, model: str, batch: bool) -> None:
-    cost = plan["cost_usd"]
+def _cost(cost, batch: bool) -> str:
     if cost is None:
-        priced = f"unknown (no price for model '{model}' in rewriters/_pricing.py)"
-    else:
-        priced = f"${cost:,.2f}" + (" (Batch API price, 50% off)" if batch else "")
-    print(f"dry run: backend {plan['backend']}, model {model}\n"
-          f"  requests:                {plan['requests']:,} ({plan['cached']:,} answered from the cache, "
-          f"{plan['to_send']:,} to send)\n"
-          f"  estimated input tokens:  {plan['input_tokens']:,}\n"
-          f"  estimated output tokens: {plan['output_tokens']:,}\n"
-          f"  estimated cost:          {priced}\n"
-          f"nothing was sent")
+        return ("no price (set rewrites.price_per_million_tokens, or judge.price_per_million_tokens, to "
+                "[input, output] dollars per million tokens to price this model on this server)")
+    return f"${cost:,.2f}" + (" (Batch API price, 50% off)" if batch else "")
+
+
+def print_dry_run(plan: dict, model: str, batch: bool, judge: dict | None) -> None:
+    lines = [f"dry run: backend {plan['backend']}, model {model}",
+             f"  requests:                {plan['requests']:,} ({plan['cached']:,} answered from the cache, "
+             f"{plan['to_send']:,} to send)",
+             f"  estimated input tokens:  {plan['input_tokens']:,}",
+             f"  estimated output tokens: {plan['output_tokens']:,}",
+             f"  estimated cost:          {_cost(plan['cost_usd'], batch)}"]
+    asked = plan.get("judge")
+    if judge is not None and asked is None:
+        lines.append(f"judge: {judge['method']} (the template's rule): no requests")
+    elif asked is not None:
+        lines += [f"judge: {judge['backend']}, model {judge['model']}",
+                  f"  requests:                {asked['requests']:,} ({asked['cached']:,} answered from the cache, "
+                  f"{asked['to_send']:,} to send)",
+                  f"  estimated input tokens:  {asked['input_tokens']:,}",
+                  f"  estimated output tokens: {asked['output_tokens']:,} (at most judge.max_tokens each)",
+                  f"  estimated cost:          {_cost(asked['cost_usd'], judge['backend'] == 'openai_batch')}"]
+    print("\n".join(lines + ["nothing was sent"]))
+
+
+def log_efficacy(result: dict, threshold: float, judge_name: str) -> None:
+    agreement = result["agreement"]
+    if agreement:
+        logger.info("judge agreement with the dataset's W on the originals: %d of %d (%.1f%%)%s", agreement["agree"],
+                    agreement["judged"], 100 * agreement["share"],
+                    f", {agreement['undecided']} undecided" if agreement["undecided"] else "")
+    for row in result["rows"]:
+        if row["judged"]:
+            logger.info("rewrite efficacy: %s", judge_efficacy.row_text(row))
+    message = judge_efficacy.warning(result, threshold, judge_name)
+    if message:
+        logger.warning("%s", message)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
         raise
     logger.info("dataset template %s, rewriter backend %s (model %s, temperature %s)",
                 template.name, backend_name, model, temperature)
+    judge = judges.build(cfg, template, backend, backend_name, model)
+    judge_info = judge.describe() if judge else {"method": "none"}
+    logger.info("attribute judge: %s", judge_info)
 
     examples, unclassified = classify_rows(template)
     if not examples:
@@ -209,30 +275,41 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("%d rows classified (%d skipped: W undecided); sampled %d", len(examples), unclassified, len(chosen))
 
     if section["dry_run"]:
-        plan = dry_run(chosen, template, backend, backend_name)
+        plan = dry_run(chosen, template, backend, backend_name, judge, cfg["judge"]["originals"])
         logger.info("dry run: %s", plan)
-        print_dry_run(plan, model, getattr(backend, "batch", False))
+        print_dry_run(plan, model, getattr(backend, "batch", False), judge_info if judge else None)
         return
 
-    if template.classify_text is not None:
-        # The efficacy check may load a classifier; fail before paying for rewrites, not after.
-        template.classify_text(chosen[0].original)
+    originals = {}
+    if judge is not None:
+        # The judge may load a classifier, and judging the originals first tries its endpoint:
+        # either fails before anything is paid for rewrites, not after.
+        judge.check(chosen[0].original)
+        if cfg["judge"]["originals"]:
+            found = judge.judge([(ex.id, ex.original) for ex in chosen], desc="judging W of the originals")
+            originals = {key: verdict.as_record() for key, verdict in found.items()}
     results = rewrite_twice(chosen, template, backend)
     records = [make_record(ex, results, template) for ex in chosen]
-    counts = {"rows_classified": len(examples), "rows_unclassified": unclassified, **count_outcomes(records, template),
-              **failure_reasons(records)}
+    for record in records:
+        if record["id"] in originals:
+            record["judge"] = {"original": originals[record["id"]]}
+    if judge is not None:
+        judge_completions(judge, records, (REWRITE, REWRITTEN_REWRITE), desc="judging W of the rewrites")
+    efficacy = judge_efficacy.efficacy(records)
+    counts = {"rows_classified": len(examples), "rows_unclassified": unclassified, **count_outcomes(records),
+              **failure_reasons(records), **judge_efficacy.counts(efficacy)}
     if hasattr(backend, "summary"):
         counts.update({f"api {key}": value for key, value in backend.summary().items()})
-    for judged, success in (("rewrite judged", "rewrite flipped W"), ("rewritten rewrite judged", "rewritten rewrite restored W")):
-        if counts.get(judged):
-            logger.info("rewrite efficacy: %s in %d of %d judged (%.1f%%)", success, counts[success], counts[judged],
-                        100 * counts[f"{success} share"])
+    if judge is not None:
+        counts.update({f"judge api {key}": value for key, value in judge.summary().items()})
+        log_efficacy(efficacy, cfg["effects"]["min_efficacy"], judge_info.get("model") or judge_info["method"])
 
     output = utils.new_output_path("rewrites", f"{template.name}_dataset", cfg.smoke, "jsonl")
     utils.write_jsonl(output, records)
     utils.write_meta(output, script="create_dataset.py", cfg=cfg, started_at=started, counts=counts,
                      templates={"dataset": template.name, "backend": backend_name, "model": model,
-                                "temperature": temperature})
+                                "temperature": temperature, "judge": judge_info},
+                     extra={"efficacy": efficacy, "changes": judge_changes.summary(records)})
     logger.info("counts: %s", counts)
     logger.info("wrote %d records to %s", len(records), output)
     print(output)

@@ -7,6 +7,12 @@ errors, Student-t confidence intervals, p-values, normalised effects and off-tar
                   ATU = mean_{W=0} R(Re(y,1)) - R(Re(Re(y,1),0))
   and for both rewrite estimators ATE = (n1*ATT + n0*ATU) / n, with paired SEs (estimation/stats.py).
 
+Before estimating, the attribute judge's verdicts (record["judge"], from create_dataset.py) give the
+rewrite efficacy per direction; below `effects.min_efficacy` (0.8) a warning is printed above the
+table and kept in the effects file, `effects.low_efficacy: refuse` stops instead, and
+`effects.passed_judge_only: true` estimates on the examples whose rewrites both passed the judge,
+labelled as conditional on that selection (estimation/gate.py).
+
 Normalised effects divide by the pooled within-group sd of R(original) (`reward_std`). Diagnostics:
 the rewrite effect R(rewritten rewrite) - R(original) per W group and its asymmetry between the groups,
 which biases RATE (a warning is logged when it is significant). An optional seeded studentized
@@ -33,6 +39,7 @@ import sys
 import numpy as np
 
 from estimation import bootstrap as effects_bootstrap
+from estimation import gate as effects_gate
 from estimation import inputs as effects_inputs
 from estimation import stats as es
 import utils
@@ -263,6 +270,9 @@ def check_settings(cfg) -> None:
                               f"(no bootstrap) or at least {minimum} at alpha {section['alpha']:g}, got {resamples}")
     if section["reward_key"] is not None:
         effects_inputs.as_list(section["reward_key"], "effects.reward_key", cfg)
+    if not 0 <= section["min_efficacy"] <= 1:
+        raise utils.RateError(f"{cfg.source('effects.min_efficacy')}: effects.min_efficacy must be in [0, 1], got "
+                              f"{section['min_efficacy']:g}")
 
 
 def analyse(records: list[dict], reward_key: str, section: dict, source) -> tuple[dict, dict]:
@@ -272,7 +282,8 @@ def analyse(records: list[dict], reward_key: str, section: dict, source) -> tupl
     effects_inputs.check_completion_keys(records, reward_key, keys, source)
     if records and all(ORACLE in (r.get(reward_key) or {}) for r in records):
         keys[ORACLE] = ORACLE
-    arrays, dropped = effects_inputs.reward_arrays(records, reward_key, keys)
+    keep = effects_gate.keep if section["passed_judge_only"] else None
+    arrays, dropped = effects_inputs.reward_arrays(records, reward_key, keys, keep)
     if dropped:
         logger.warning("%s, reward '%s': dropped %d of %d examples: %s", source, reward_key, sum(dropped.values()),
                        len(records), dict(dropped))
@@ -311,15 +322,31 @@ def main(argv: list[str] | None = None) -> None:
     dataset = utils.dataset_key(cfg, "effects")
     score = utils.scored_model(cfg)
 
-    run_rows, outputs = [], []
-    for plan in plan_inputs(cfg, dataset, score):
+    run_rows, outputs, headlines = [], [], []
+    plans = plan_inputs(cfg, dataset, score)
+    for plan in plans:
+        plan["efficacy"] = effects_gate.assess(plan["records"], section, effects_gate.judge_name(plan["source"]))
+        effects_gate.check(plan["efficacy"], section, cfg, plan["source"])  # before anything is written
+        if section["passed_judge_only"] and not plan["efficacy"]["measured"]:
+            raise utils.RateError(f"{cfg.source('effects.passed_judge_only')}: effects.passed_judge_only: "
+                                  f"{plan['source']} holds no judge verdicts to select by")
+    for plan in plans:
         source, records, reward_keys = plan["source"], plan["records"], plan["reward_keys"]
         upstream = effects_inputs.upstream_dropped(source)
         if upstream:
             logger.warning("%s: earlier phases left out %s", source, upstream)
+        label = plan["label"] + (effects_gate.LABEL if section["passed_judge_only"] else "")
+        headlines.append(f"{label}: {effects_gate.summary_line(plan['efficacy'])}")
+        if plan["efficacy"]["warning"]:
+            logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
+            headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
         for reward_key in reward_keys:
             results, dropped = analyse(records, reward_key, section, source)
             results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
+            results["efficacy"] = plan["efficacy"]
+            if section["passed_judge_only"]:
+                results["selection"] = {"rule": effects_gate.SELECTION,
+                                        "counts": effects_gate.selection_counts(records)}
             results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
                             "input_file": str(source), "examples_read": len(records), "dropped": dropped,
                             **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
@@ -334,11 +361,15 @@ def main(argv: list[str] | None = None) -> None:
                                      "n0": results["Y0_count"], "dropped": dropped, "dropped_earlier": upstream})
             logger.info("wrote %s", output)
             outputs.append(output)
-            run_rows += [{"dataset": plan["label"], "reward_key": reward_key, **row} for row in results["estimates"]]
+            run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
 
     csv_path, md_path = write_run_tables(run_rows, section["alpha"], f"{dataset}_{utils.slug(score)}", cfg.smoke)
     utils.write_meta(csv_path, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=outputs,
                      counts={"rows": len(run_rows), "tables": [str(csv_path), str(md_path)]})
+    if section["passed_judge_only"]:
+        headlines.append(f"NOTE: every estimate below is {effects_gate.SELECTION}.")
+    for line in headlines:
+        print(line)
     print(format_table(run_rows, section["alpha"]))
     for path in (*outputs, csv_path, md_path):
         print(path)

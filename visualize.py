@@ -53,6 +53,7 @@ OPTION_DEFAULTS = {"template_options": ("dataset_templates", "rewrites.dataset_n
                    "backend_options": ("rewriters", "rewrites.backend"),
                    "model_options": ("scoring_templates", "scoring.model")}
 MISSING = object()
+SELECTED = " (passed judge only)"
 
 
 def resolve_effects(entries: list[str], base: str, cfg: utils.Config, key: str) -> list[Path]:
@@ -208,9 +209,10 @@ def sweep_points(section: dict, cfg: utils.Config, raw: bool) -> tuple[list[tupl
 
 
 def labels(effects_list: list[dict], paths: list[Path]) -> list[str]:
-    """'dataset, reward' per file; files that would share a label also show their time stamp."""
-    names = [f"{e.get('dataset_name') or p.stem}, {e.get('reward_key') or e.get('score') or '?'}"
-             for e, p in zip(effects_list, paths)]
+    """'dataset, reward' per file (marked when the estimate is conditional on the judge's selection);
+    files that would share a label also show their time stamp."""
+    names = [f"{e.get('dataset_name') or p.stem}{SELECTED if e.get('selection') else ''}, "
+             f"{e.get('reward_key') or e.get('score') or '?'}" for e, p in zip(effects_list, paths)]
     stamps = [(re.findall(utils.STAMP_PATTERN, p.name) or [p.stem])[-1] for p in paths]
     return [f"{name} ({stamp})" if names.count(name) > 1 else name for name, stamp in zip(names, stamps)]
 
@@ -298,8 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     # Both names are taken before any drawing, so that the run's files usually share one time stamp.
     forest = utils.new_output_path("plots", f"{base}_estimates", cfg.smoke, "png")
     report_md = utils.new_output_path("plots", f"{base}_report", cfg.smoke, "md")
+    warnings = [f"{run.label}: {line}" if len(runs) > 1 else line for run in runs for line in report.headlines(run)]
     outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
-                                  reward=reward)
+                                  reward=reward, warnings=warnings)
     counts = {"n1": loaded[0].get("Y1_count"), "n0": loaded[0].get("Y0_count")} if len(runs) == 1 else {"files": len(runs)}
     utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts)
 
@@ -330,6 +333,8 @@ def main(argv: list[str] | None = None) -> None:
                      inputs=[*paths, *[r.scored_path for r in runs if r.scored_path], *sweep_inputs])
     logger.info("wrote %s and %s", forest, report_html)
 
+    for line in warnings:
+        print(f"WARNING: {line}")
     for run in runs:
         if len(runs) > 1:
             print(f"\n{run.label}  ({run.effects_path.name})")

@@ -24,9 +24,13 @@ class DatasetTemplate:
     `rewrite_prompt` holds `{original_completion}` and `{w_counterfactual_string}`; the second
     rewrite uses the same prompt with the w strings swapped.
     The optional hooks serve templates that know their own latent structure:
-    `classify_text(text)` judges W from text alone (to check that rewrites really flipped W);
+    `classify_text(text)` judges W from text alone (the attribute judge's rule, judges/: did a
+    rewrite really flip W?); `classify_texts(texts) -> [(w, confidence)]` does the same for many
+    texts at once, with the classifier's probability of its verdict;
     `oracle_counterfactual(text, w)` is the same text with W set to w and nothing else changed;
-    `simulate_rewrite(text, w, rng)` is how the `simulated` rewriter edits this corpus.
+    `simulate_rewrite(text, w, rng)` is how the `simulated` rewriter edits this corpus;
+    `rewrite_check(text, rewrite)` returns why a rewrite did not follow the template's prompt (a
+    recorded failure), or None.
     """
 
     name: str
@@ -43,8 +47,10 @@ class DatasetTemplate:
     backend: str = "openai"
     description: str = ""
     classify_text: Optional[Callable[[str], Optional[bool]]] = None
+    classify_texts: Optional[Callable[[list[str]], list[tuple[Optional[bool], Optional[float]]]]] = None
     oracle_counterfactual: Optional[Callable[[str, bool], str]] = None
     simulate_rewrite: Optional[Callable[[str, bool, random.Random], str]] = None
+    rewrite_check: Optional[Callable[[str, str], Optional[str]]] = None
     extra: dict = field(default_factory=dict)
 
     def w_string(self, w: bool) -> str:

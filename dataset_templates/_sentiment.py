@@ -29,7 +29,8 @@ KEY = "rewrites.template_options"
 
 
 class SentimentJudge:
-    """`judge(texts)` -> one bool per text: is the positive class the classifier's top class."""
+    """`judge(texts)` -> one bool per text: is the positive class the classifier's top class;
+    `with_confidence(texts)` -> (that bool, the softmax probability of the top class) per text."""
 
     def __init__(self, options: dict):
         self.options = options
@@ -62,6 +63,9 @@ class SentimentJudge:
         logger.info("sentiment judge %s loaded on %s (positive class %d)", path, self._device, self._positive)
 
     def __call__(self, texts: list[str], desc: Optional[str] = None) -> list[bool]:
+        return [w for w, _ in self.with_confidence(texts, desc)]
+
+    def with_confidence(self, texts: list[str], desc: Optional[str] = None) -> list[tuple[bool, float]]:
         if self._model is None:
             self._load()
         import torch
@@ -69,15 +73,16 @@ class SentimentJudge:
         # Length-sorted batches waste little on padding; results go back in the callers' order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         size = self.options["sentiment_batch_size"]
-        verdicts: list[Optional[bool]] = [None] * len(texts)
+        verdicts: list = [None] * len(texts)
         batches = [order[i:i + size] for i in range(0, len(order), size)]
         for batch in tqdm(batches, desc=desc or "judging sentiment", unit="batch", disable=len(batches) < 2):
             encoded = self._tokenizer([texts[i] for i in batch], padding=True, truncation=True,
                                       max_length=self._max_length, return_tensors="pt")
             with torch.no_grad():
                 logits = self._model(**{k: v.to(self._device) for k, v in encoded.items()}).logits
-            for i, top in zip(batch, logits.argmax(dim=-1).tolist()):
-                verdicts[i] = top == self._positive
+            probabilities = torch.softmax(logits.float(), dim=-1)
+            for i, top, p in zip(batch, logits.argmax(dim=-1).tolist(), probabilities.max(dim=-1).values.tolist()):
+                verdicts[i] = (top == self._positive, p)
         return verdicts
 
     def one(self, text: str) -> bool:

@@ -5,7 +5,8 @@ ELI5 has no maintained Hugging Face copy, so this template reads a local JSONL b
 `title` and `answers.text` (a list). The first `n_questions` questions are used; each non-empty
 answer is one example ("eli5-<q_id>-<answer number>") with the title as the question. The median is
 taken over the characters of all those answers (or fixed by `median_chars`), and judges rewrites too.
-Some ELI5 answers are themselves questions; the prompt asks the rewriter to rewrite, not answer, them.
+Some ELI5 answers are themselves questions; the prompt asks the rewriter to rewrite, not answer, them,
+and `rewrite_check` records a rewrite of a question that is no longer one as a failure.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def build(options: dict) -> DatasetTemplate:
     def is_long(text: str):
         return len(text) > median() if text.strip() else None
 
+    def stays_a_question(text: str, rewrite: str):
+        if text.rstrip().endswith("?") and "?" not in rewrite:
+            return "the text was a question and the rewrite is not (the rewriter answered it)"
+        return None
+
     return DatasetTemplate(
         name="eli5_length",
         description=f"ELI5, answers to the first {options['n_questions']} questions; W = longer than the median answer.",
@@ -74,5 +80,6 @@ def build(options: dict) -> DatasetTemplate:
         rewrite_prompt=REWRITE_PROMPT,
         backend="openai_batch",
         classify_text=is_long,
+        rewrite_check=stays_a_question,
         extra={"source": _sources.describe(options)},
     )

@@ -41,5 +41,6 @@ def build(options: dict) -> DatasetTemplate:
         rewrite_prompt=REWRITE_PROMPT,
         backend="openai_batch",
         classify_text=judge.one,
+        classify_texts=lambda texts: judge.with_confidence(texts, desc="judging W (sentiment classifier)"),
         extra={"source": _sources.describe(options)},
     )

@@ -1,5 +1,6 @@
-"""IMDB reviews, W = positive sentiment (the human label). Rewrites are judged by a sentiment
-classifier (`sentiment_model`, loaded on first use; set it to "" for no efficacy check)."""
+"""IMDB reviews, W = positive sentiment (the human label). The attribute judge's rule is a sentiment
+classifier (`sentiment_model`, loaded on first use; set it to "" to have no rule, and then
+`judge.method: auto` asks the LLM judge instead)."""
 
 from __future__ import annotations
 
@@ -24,5 +25,6 @@ def build(options: dict) -> DatasetTemplate:
         rewrite_prompt=_imdb.rewrite_prompt("so it has {w_counterfactual_string}"),
         backend="openai_batch",
         classify_text=judge.one if judge else None,
+        classify_texts=(lambda texts: judge.with_confidence(texts, desc="judging W (sentiment classifier)")) if judge else None,
         extra={"source": _sources.describe(options)},
     )

@@ -122,10 +122,25 @@ def fix_typos(text: str) -> str:
     return re.sub(r"[A-Za-z]+", fix, text)
 
 
+def _markers(side: int) -> set[str]:
+    """The words that tell an aspect sentence of this side from its twin ("wonderful", "hated")."""
+    words = set()
+    for pair in ASPECTS:
+        mine, twin = (set(re.findall(r"[a-z]+", pair[i].lower())) for i in (side, 1 - side))
+        words |= mine - twin
+    return words
+
+
+POSITIVE_WORDS, NEGATIVE_WORDS = _markers(0), _markers(1)
+
+
 def classify_text(text: str) -> Optional[bool]:
-    """W judged from the text: True if every aspect sentence is positive, False if all negative."""
-    sides = {ASPECT_SIDE[s][1] for s in split_sentences(text) if s in ASPECT_SIDE}
-    return sides.pop() if len(sides) == 1 else None
+    """W judged from the text: True if it holds sentiment words of the positive aspect sentences and
+    none of the negative ones ("wonderful", "loved"...), False for the reverse, None for both or
+    neither. Reading words, not whole sentences, the rule also judges an LLM's rewording of them."""
+    found = set(re.findall(r"[a-z]+", text.lower()))
+    positive, negative = bool(found & POSITIVE_WORDS), bool(found & NEGATIVE_WORDS)
+    return positive if positive != negative else None
 
 
 def oracle_counterfactual(text: str, target_w: bool) -> str:

@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +21,7 @@ import utils
 logger = logging.getLogger(__name__)
 
 ORACLE = utils.ORACLE
-NOT_REWARDS = ("completions", "failures")
+NOT_REWARDS = ("completions", "failures", "judge", "changes")
 
 
 def as_list(value, dotted: str, cfg) -> list[str]:
@@ -95,10 +96,12 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str]) -> tuple[dict, Counter]:
+def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
+                  keep: Callable[[dict], bool] | None = None) -> tuple[dict, Counter]:
     """Arrays of W and of each reward in `keys` (array name -> completion key) over the examples that
-    have a known W, no failed rewrite and every reward finite. Dropped examples are counted by reason,
-    never silently; the first reason that applies is the one counted."""
+    have a known W, no failed rewrite, every reward finite and, with `keep`, pass it (the
+    effects.passed_judge_only selection). Dropped examples are counted by reason, never silently; the
+    first reason that applies is the one counted."""
     dropped: Counter = Counter()
     kept_w: list[bool] = []
     kept: dict[str, list[float]] = {name: [] for name in keys}
@@ -109,6 +112,9 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str]) ->
             continue
         if record.get("failures"):
             dropped["failed rewrite"] += 1
+            continue
+        if keep is not None and not keep(record):
+            dropped[f"rewrites did not both pass the judge (W={int(w)})"] += 1
             continue
         rewards = record.get(reward_key) or {}
         missing = [key for key in keys.values() if key not in rewards]
@@ -126,22 +132,27 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str]) ->
     return arrays, dropped
 
 
-def upstream_dropped(path: Path) -> dict[str, int]:
-    """What earlier phases left out before this file, read from the .meta.json sidecars: rows whose W
-    the dataset template could not decide never become examples, so only create_dataset's sidecar
-    knows them."""
-    found, queue, seen = {}, [Path(path)], set()
+def rewrites_meta(path: Path) -> dict | None:
+    """The sidecar of the rewrites file a scored (or rewrites) file comes from, found by following
+    the sidecars' inputs back to the one create_dataset.py wrote."""
+    queue, seen = [Path(path)], set()
     while queue:
         current = queue.pop(0)
         if current in seen:
             continue
         seen.add(current)
         meta = utils.read_meta(current) or {}
-        unclassified = (meta.get("counts") or {}).get("rows_unclassified")
-        if meta.get("script") == "create_dataset.py" and unclassified:
-            found["W undecided (rows skipped by create_dataset.py)"] = int(unclassified)
+        if meta.get("script") == "create_dataset.py":
+            return meta
         queue.extend(Path(item["path"]) for item in meta.get("inputs", []))
-    return found
+    return None
+
+
+def upstream_dropped(path: Path) -> dict[str, int]:
+    """What earlier phases left out before this file, read from the rewrites' sidecar: rows whose W
+    the dataset template could not decide never become examples, so only create_dataset knows them."""
+    unclassified = ((rewrites_meta(path) or {}).get("counts") or {}).get("rows_unclassified")
+    return {"W undecided (rows skipped by create_dataset.py)": int(unclassified)} if unclassified else {}
 
 
 def describe_source(path: Path, dataset: str, score: str) -> tuple[str, str]:

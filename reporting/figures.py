@@ -24,6 +24,7 @@ ESTIMATORS = ("naive", "single rewrite", "RATE")
 COLORS = {"naive": "#7f7f7f", "single rewrite": "#d55e00", "RATE": "#0072b2"}
 MARKERS = {"naive": "s", "single rewrite": "D", "RATE": "o"}
 TRUTH_STYLE = {"color": "black", "linestyle": (0, (4, 2)), "linewidth": 1.2}
+WARNING_COLOR = "#b00020"
 
 # Sizes in points for a figure printed at its own size: 7 inches is a two-column paper's full width.
 WIDTH = 7.0
@@ -105,12 +106,29 @@ def _ci_legend(figure, alpha: float, with_truth: bool, estimators=()) -> None:
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
 
 
+def _headline(figure, warnings: list[str], heading: str | None) -> None:
+    """Warnings (low rewrite efficacy, a conditional selection) above the panels, in red, boxed under
+    the figure's title: a figure copied into a paper keeps them. A legend, because constrained layout
+    makes room for a legend placed outside the axes, and not for free text."""
+    import textwrap
+
+    from matplotlib.lines import Line2D
+
+    text = "\n".join(textwrap.fill(f"WARNING: {warning}", 118) for warning in warnings)
+    legend = figure.legend(handles=[Line2D([], [], color="none", label=text)], loc="outside upper center",
+                           handlelength=0, handletextpad=0, labelcolor=WARNING_COLOR, edgecolor=WARNING_COLOR,
+                           fancybox=False, fontsize=7.5, title=plain(heading) if heading else None,
+                           title_fontproperties={"size": 10})
+    legend.get_frame().set_linewidth(1.2)
+
+
 def forest_figure(groups: list[tuple[str, list[dict]]], *, raw: bool, alpha: float, title: str | None = None,
-                  reward: str | None = None):
+                  reward: str | None = None, warnings: list[str] = ()):
     """One panel per estimand; down each panel, a block of estimators per effects file.
 
     `groups` pairs a label (e.g. 'imdb_length, ArmoRM') with that file's rows, which carry the keys
-    `value_keys(raw)` names. With one group its label goes in the title instead of the axis."""
+    `value_keys(raw)` names. With one group its label goes in the title instead of the axis.
+    `warnings` are printed as a headline above the panels."""
     estimate_key, low_key, high_key, truth_key = value_keys(raw)
     # A file whose every estimand is undefined still gets an (empty) panel rather than no figure.
     estimands = [e for e in ESTIMANDS if any(r["estimand"] == e for _, rows in groups for r in rows)] or ["ATE"]
@@ -127,7 +145,11 @@ def forest_figure(groups: list[tuple[str, list[dict]]], *, raw: bool, alpha: flo
                 slots.append((estimator, False))
 
     with _style():
-        figure = _figure(1.0 + 0.3 * len(slots))
+        wrapped = sum(len(warning) // 110 + 1 for warning in warnings)
+        figure = _figure(1.0 + 0.3 * len(slots) + (0.25 + 0.14 * wrapped if warnings else 0))
+        heading = title or (groups[0][0] if not multi else None)
+        if warnings:
+            _headline(figure, list(warnings), heading)
         axes = figure.subplots(1, len(estimands), sharex=True, sharey=True, squeeze=False)[0]
         has_truth = False
         span = []
@@ -167,8 +189,7 @@ def forest_figure(groups: list[tuple[str, list[dict]]], *, raw: bool, alpha: flo
         axes[0].set_ylim(len(slots) - 0.5, -0.5)
         # One x label, under the middle panel: a figure-level label would collide with the legend below.
         axes[len(axes) // 2].set_xlabel(axis_label(raw, reward))
-        heading = title or (groups[0][0] if not multi else None)
-        if heading:
+        if heading and not warnings:
             figure.suptitle(plain(heading))
         _ci_legend(figure, alpha, has_truth)
     return figure

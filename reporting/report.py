@@ -46,8 +46,8 @@ def p_value(value) -> str:
 # ---------------------------------------------------------------------------------------------
 # Rendering
 # ---------------------------------------------------------------------------------------------
-# Blocks: ("h1"|"h2"|"h3"|"p", text), ("table", headers, rows), ("image", path, caption),
-# ("code", text, summary), ("list", items).
+# Blocks: ("h1"|"h2"|"h3"|"p", text), ("warning", text), ("table", headers, rows), ("image", path,
+# caption), ("code", text, summary), ("list", items).
 
 
 def to_markdown(blocks: list[tuple], where: Path) -> str:
@@ -59,6 +59,8 @@ def to_markdown(blocks: list[tuple], where: Path) -> str:
             out.append(f"{'#' * int(kind[1])} {markdown_escape(block[1])}")
         elif kind == "p":
             out.append(markdown_escape(block[1]))
+        elif kind == "warning":
+            out.append(f"> **Warning:** {markdown_escape(block[1])}")
         elif kind == "list":
             out.append("\n".join(f"- {markdown_escape(item)}" for item in block[1]))
         elif kind == "table":
@@ -85,6 +87,8 @@ th, td { border: 1px solid #ddd; padding: .25rem .55rem; vertical-align: top; te
 th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1rem 0; } img { max-width: 100%; } figcaption { font-size: .85rem; color: #555; }
 pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: .8rem; }
+.warning { border: 2px solid #b00020; background: #fdecee; color: #7a0016; padding: .6rem .9rem; margin: 1rem 0;
+           font-weight: 600; }
 """
 _NUMERIC = re.compile(r"^[<+\-−]?\d[\d.,%e+\-]*$|^\[.*\]$")
 
@@ -100,6 +104,8 @@ def to_html(blocks: list[tuple], title: str) -> str:
             out.append(f'<{kind} id="{anchor}">{html.escape(block[1])}</{kind}>')
         elif kind == "p":
             out.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "warning":
+            out.append(f'<div class="warning" role="alert">Warning: {html.escape(block[1])}</div>')
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{html.escape(str(item))}</li>" for item in block[1]) + "</ul>")
         elif kind == "table":
@@ -129,8 +135,8 @@ def _cell(value) -> str:
 
 SECTIONS = ("Configuration", "Counts and drops", "Rewrite efficacy", "Effects", "Diagnostics", "Figures",
             "Sample rewrites", "Files")
-EFFICACY = (("rewrite judged", "rewrite flipped W", "the rewrite has the opposite W"),
-            ("rewritten rewrite judged", "rewritten rewrite restored W", "the rewritten rewrite has W back"))
+# Counts of create_dataset's sidecar that the efficacy section shows in its own tables.
+EFFICACY_COUNTS = ("efficacy ", "both rewrites passed", "judge agreement", "failed ")
 
 
 @dataclass
@@ -222,10 +228,7 @@ def _configuration(run: Run) -> list[tuple]:
 
 def _counts(run: Run) -> list[tuple]:
     made = dict((run.rewrites_meta or {}).get("counts") or {})
-    # Efficacy counts (and the shares create_dataset.py derives from them) have their own section.
-    skip = {key for trio in EFFICACY for key in (trio[0], trio[1], f"{trio[1]} share")}
-    skip |= {key for key in made if key.startswith("failed ")}
-    rows = [(f"rewriting: {key}", str(value)) for key, value in made.items() if key not in skip]
+    rows = [(f"rewriting: {key}", str(value)) for key, value in made.items() if not key.startswith(EFFICACY_COUNTS)]
     effects = run.effects
     rows += [("estimation: examples read", str(effects.get("examples_read", ""))),
              ("estimation: used with W = 1 (n1)", str(effects.get("Y1_count", ""))),
@@ -235,19 +238,58 @@ def _counts(run: Run) -> list[tuple]:
     return [("table", ["count", "value"], rows)]
 
 
+def headlines(run: Run) -> list[str]:
+    """What must be read before any number of this run: low or unmeasured rewrite efficacy, a
+    conditional selection."""
+    out = []
+    warning = (run.effects.get("efficacy") or {}).get("warning")
+    if warning:
+        out.append(warning)
+    selection = run.effects.get("selection")
+    if selection:
+        kept = "; ".join(f"{group}: {c['kept']} kept, {c['dropped']} dropped" for group, c in selection["counts"].items())
+        out.append(f"Every estimate is {selection['rule']} ({kept}).")
+    return out
+
+
 def _efficacy(run: Run) -> list[tuple]:
-    counts = (run.rewrites_meta or {}).get("counts") or {}
-    rows = []
-    for judged, success, meaning in EFFICACY:
-        if counts.get(judged):
-            rate = counts.get(success, 0) / counts[judged]
-            rows.append((meaning, f"{counts.get(success, 0)} of {counts[judged]}", f"{100 * rate:.1f}%"))
-    rows += [(f"{key[7:]} failed", str(value), "") for key, value in counts.items() if key.startswith("failed ")]
-    blocks: list[tuple] = []
+    block = run.effects.get("efficacy")
+    if block is None:
+        return [("p", "Not recorded: this effects file predates the attribute judge; rerun treatment_effects.py.")]
+    if not block.get("measured"):
+        return [("p", block["warning"])]
+    judge = ((run.rewrites_meta or {}).get("templates") or {}).get("judge") or {}
+    blocks: list[tuple] = [("p", f"Judge: {block.get('judge', 'the judge')}"
+                                 + (f" ({', '.join(f'{k} {v}' for k, v in judge.items() if k != 'method')})" if judge else "")
+                                 + f". Threshold (effects.min_efficacy): {100 * block['threshold']:.0f}%. The second "
+                                   "rewrite is counted over the examples whose first rewrite was judged flipped.")]
+    rows = [(row["round"], row["direction"], row["examples"], f"{row['passed']} of {row['judged']}",
+             str(row["undecided"]), "" if row["share"] is None else f"{100 * row['share']:.1f}%",
+             "below" if row["share"] is not None and row["share"] < block["threshold"] else "")
+            for row in block["rows"] if row["judged"]]
     if rows:
-        blocks.append(("table", ["check", "count", "share"], rows))
-    else:
-        blocks.append(("p", "Not measured: the dataset template has no classifier of W for rewritten texts."))
+        blocks.append(("table", ["round", "direction", "examples", "passed", "undecided", "share", "threshold"], rows))
+    agreement = block.get("agreement")
+    if agreement:
+        blocks.append(("p", f"Agreement of the judge with the dataset's own W on the originals: {agreement['agree']} "
+                            f"of {agreement['judged']} ({100 * agreement['share']:.1f}%"
+                            + (f"; {agreement['undecided']} undecided" if agreement["undecided"] else "")
+                            + "). It says how far the judge's verdicts on the rewrites can be trusted."))
+    both = block.get("both_passed") or {}
+    if both:
+        blocks.append(("p", "Both rewrites passed: " + "; ".join(f"{group}: {v['passed']} of {v['examples']}"
+                                                                 for group, v in both.items()) + "."))
+    counts = (run.rewrites_meta or {}).get("counts") or {}
+    failed = [(f"{key[7:]} failed", str(value)) for key, value in counts.items() if key.startswith("failed ")]
+    if failed:
+        blocks.append(("table", ["rewrite", "count"], failed))
+    changes = (run.rewrites_meta or {}).get("changes") or {}
+    if changes:
+        blocks += [("p", "Changes besides W (judges/changes.py): length ratios in characters; similarity is "
+                         "word-level, 2 x the longest common subsequence of words / the words of both texts."),
+                   ("table", ["measure", "median", "mean", "n"],
+                    [(name, number(v["median"], sign=False), number(v["mean"], sign=False), str(v["n"]))
+                     for name, v in changes.items()])]
     shifts = [(f"W = {int(w)}", str(len(original)), number(float(back.mean() - original.mean())))
               for w, (original, back) in sorted(run.groups.items(), reverse=True) if len(original)]
     if shifts:
@@ -287,6 +329,7 @@ def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | No
 
     blocks: list[tuple] = [
         ("h1", title),
+        *[("warning", f"{run.label}: {line}" if multi else line) for run in runs for line in headlines(run)],
         ("p", f"Written by visualize.py on {when}. Effect size = effect / reward_std, the pooled within-group "
               "standard deviation of R(original), as in the RATE paper."),
         ("h2", "Configuration"), *each(_configuration),

@@ -1,7 +1,7 @@
 """The response cache of the model-calling backends: one sqlite file under PROJECT_DIR/data/cache/.
 
-Every request is keyed by a hash of (backend family, model, messages, temperature, max_tokens), so a
-rerun of a config, or another config that asks the same thing, never pays for an answer twice. The
+Every request is keyed by a hash of (backend family, model, messages, temperature, max_tokens, and
+the number of log-probabilities asked for when the judge asks for any), so a rerun of a config, or another config that asks the same thing, never pays for an answer twice. The
 cache holds what the model answered (text, finish reason, usage), not our verdict on it: failure
 detectors run on read, so changing them needs no new request. Transport errors are not cached: a
 rerun tries those requests again.
@@ -21,9 +21,11 @@ from typing import Iterable, Optional
 
 
 def request_key(family: str, model: str, messages: list[dict], temperature: float,
-                max_tokens: Optional[int]) -> str:
+                max_tokens: Optional[int], logprobs: int = 0) -> str:
     payload = {"family": family, "model": model, "messages": messages, "temperature": temperature,
                "max_tokens": max_tokens}
+    if logprobs:  # only then, so that keys of requests without log-probabilities stay as they were
+        payload["logprobs"] = logprobs
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

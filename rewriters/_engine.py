@@ -1,11 +1,16 @@
 """What every model-calling backend shares: request keys, the response cache, failure detection,
-progress, and the accounting of requests, tokens and failures.
+progress, the completion cap, and the accounting of requests, tokens, failures and cost.
 
 A backend subclasses `EngineBackend` and implements `send(pending, answer, fail, bar)`: it must end
 every pending request with exactly one call of `answer(key, {"text", "finish_reason", "refusal",
-"usage"})` (what the model said) or `fail(key, reason)` (no answer: HTTP errors after retries,
-timeouts, a batch that never ran it). `answer` commits to the cache before returning, so a crash
-right after it loses nothing. `rewrite()` then turns each answer into a text or a failure reason.
+"usage"[, "logprobs"]})` (what the model said) or `fail(key, reason)` (no answer: HTTP errors after
+retries, timeouts, a batch that never ran it). `answer` commits to the cache before returning, so a
+crash right after it loses nothing. `ask()` returns those raw answers (the attribute judge reads them);
+`rewrite()` turns each into a text or a failure reason.
+
+The completion cap of a request is `rewrites.max_tokens` when set, else derived from the text to
+rewrite, `AUTO_CAP_FACTOR` x its estimated tokens + `AUTO_CAP_SLACK`: room for a rewrite three times
+as long as its input, and a stop for a model that would run on to the end of its context.
 """
 
 from __future__ import annotations
@@ -23,16 +28,17 @@ from utils.schema import SCHEMA
 
 logger = logging.getLogger(__name__)
 
-ENGINE_KEYS = ("base_url", "max_concurrency", "requests_per_minute", "tokens_per_minute", "max_retries",
-               "retry_backoff", "retry_backoff_max", "timeout", "max_tokens", "cache", "refusal_detectors",
-               "refusal_patterns", "dry_run", "poll_interval", "max_submissions")
+ENGINE_KEYS = ("base_url", "max_concurrency", "adaptive_concurrency", "requests_per_minute", "tokens_per_minute",
+               "max_retries", "retry_backoff", "retry_backoff_max", "timeout", "max_tokens", "cache",
+               "refusal_detectors", "refusal_patterns", "price_per_million_tokens", "dry_run", "poll_interval",
+               "max_submissions")
 # The config's defaults (utils/schema.py), also used when a backend is built without the `rewrites`
-# section (e.g. in a test).
-DEFAULT_SETTINGS = {key: copy.deepcopy(SCHEMA["rewrites"][key][0]) for key in ENGINE_KEYS}
-
+# section (e.g. in a test). `logprobs` (top log-probabilities asked per token) is set by the judge only.
+DEFAULT_SETTINGS = {**{key: copy.deepcopy(SCHEMA["rewrites"][key][0]) for key in ENGINE_KEYS}, "logprobs": 0}
+AUTO_CAP_FACTOR, AUTO_CAP_SLACK = 3, 64
 
 POSITIVE = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout", "max_tokens", "max_submissions")
-NOT_NEGATIVE = ("max_retries", "retry_backoff", "retry_backoff_max", "poll_interval")
+NOT_NEGATIVE = ("max_retries", "retry_backoff", "retry_backoff_max", "poll_interval", "logprobs")
 
 
 def setting_error(key: str, problem: str):
@@ -44,24 +50,32 @@ def setting_error(key: str, problem: str):
     return error
 
 
-def engine_settings(settings: Optional[dict]) -> dict:
+def engine_settings(settings: Optional[dict], section: str = "rewrites") -> dict:
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in (settings or {}).items() if k in DEFAULT_SETTINGS}}
     for key in POSITIVE + NOT_NEGATIVE:
         value = merged[key]
         if value is not None and (value <= 0 if key in POSITIVE else value < 0):
-            raise setting_error(f"rewrites.{key}", f"must be {'positive' if key in POSITIVE else 'at least 0'}, got {value}")
+            raise setting_error(f"{section}.{key}", f"must be {'positive' if key in POSITIVE else 'at least 0'}, got {value}")
+    price = merged["price_per_million_tokens"]
+    if price is not None and (len(price) != 2 or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in price)):
+        raise setting_error(f"{section}.price_per_million_tokens",
+                            f"must be [input, output] US dollars per million tokens, got {price!r}")
     return merged
 
 
 class EngineBackend:
     family = "engine"
     batch = False  # priced at the Batch API discount
+    # Whether a model name alone may be priced from the OpenAI table: only OpenAI's own endpoint.
+    openai_endpoint = False
 
-    def __init__(self, name: str, model: str, temperature: float, settings: Optional[dict]):
+    def __init__(self, name: str, model: str, temperature: float, settings: Optional[dict], section: str = "rewrites"):
         self.name = name
         self.model = model
         self.temperature = temperature
-        self.settings = engine_settings(settings)
+        self.section = section
+        self.settings = engine_settings(settings, section)
         self.detector = FailureDetector(self.settings["refusal_detectors"], self.settings["refusal_patterns"])
         self.stats: Counter = Counter()
         self._cache: Optional[ResponseCache] = None
@@ -70,15 +84,22 @@ class EngineBackend:
     def cache_family(self) -> str:
         return self.family
 
+    def cap(self, request: RewriteRequest) -> int:
+        """The completion cap of a request (the module docstring explains the derived one)."""
+        if self.settings["max_tokens"] is not None:
+            return self.settings["max_tokens"]
+        return AUTO_CAP_FACTOR * _pricing.estimate_tokens(request.text) + AUTO_CAP_SLACK
+
     def key(self, request: RewriteRequest) -> str:
-        return request_key(self.cache_family(), self.model, request.messages, self.temperature,
-                           self.settings["max_tokens"])
+        return request_key(self.cache_family(), self.model, request.messages, self.temperature, self.cap(request),
+                           self.settings["logprobs"])
 
     def body(self, request: RewriteRequest) -> dict:
         """The chat-completions body, as sent online and as written into Batch API request files."""
-        body = {"model": self.model, "messages": request.messages, "temperature": self.temperature}
-        if self.settings["max_tokens"] is not None:
-            body["max_tokens"] = self.settings["max_tokens"]
+        body = {"model": self.model, "messages": request.messages, "temperature": self.temperature,
+                "max_tokens": self.cap(request)}
+        if self.settings["logprobs"]:
+            body.update(logprobs=True, top_logprobs=self.settings["logprobs"])
         return body
 
     @property
@@ -96,7 +117,9 @@ class EngineBackend:
         raise NotImplementedError
 
     # -- the engine --------------------------------------------------------------------------
-    def rewrite(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
+    def ask(self, requests: list[RewriteRequest], desc: Optional[str] = None) -> tuple[dict, dict, set]:
+        """Every request answered from the cache or sent: (answers by custom_id, failure reasons by
+        custom_id, the custom_ids answered from the cache)."""
         from tqdm import tqdm
 
         keys = {request.custom_id: self.key(request) for request in requests}
@@ -109,7 +132,7 @@ class EngineBackend:
                 pending[key] = request  # identical requests are sent once
         errors: dict[str, str] = {}
         waiting = Counter(keys.values())
-        bar = tqdm(total=len(requests), desc=f"{self.name} rewrites", unit="req")
+        bar = tqdm(total=len(requests), desc=desc or f"{self.name} rewrites", unit="req")
         bar.update(sum(waiting[key] for key in cached))
         tally = Counter(cached=sum(waiting[key] for key in cached))
 
@@ -140,27 +163,33 @@ class EngineBackend:
 
         show()
         if pending:
-            logger.info("%s: %d requests, %d answered from the cache, %d to send", self.name, len(requests),
+            logger.info("%s: %d requests, %d answered from the cache, %d to send", desc or self.name, len(requests),
                         tally["cached"], len(pending))
             self.send(list(pending.items()), answer, fail, bar)
         bar.close()
         self.stats["requests"] += len(requests)
         self.stats["cached"] += tally["cached"]
-
-        results = {}
+        by_id, failed = {}, {}
         for request in requests:
             key = keys[request.custom_id]
-            reply = answers.get(key)
-            if reply is None:
-                reason = errors.get(key, "no answer: the backend returned nothing for this request")
-                results[request.custom_id] = RewriteResult(request.custom_id, None, reason)
+            if key in answers:
+                by_id[request.custom_id] = answers[key]
             else:
-                results[request.custom_id] = self.judged(request, reply, key in cached)
+                failed[request.custom_id] = errors.get(key, "no answer: the backend returned nothing for this request")
+        return by_id, failed, {cid for cid, key in keys.items() if key in cached}
+
+    def rewrite(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
+        answers, failed, cached = self.ask(requests)
+        results = {cid: RewriteResult(cid, None, reason) for cid, reason in failed.items()}
+        for request in requests:
+            if request.custom_id in answers:
+                results[request.custom_id] = self.judged(request, answers[request.custom_id],
+                                                         request.custom_id in cached)
         return results
 
     def judged(self, request: RewriteRequest, reply: dict, cached: bool) -> RewriteResult:
         """A model's answer as a rewrite, or as a failure when a detector rejects it."""
-        reason = self.detector.judge(reply, request)
+        reason = self.detector.judge(reply, request, self.cap(request))
         return RewriteResult(request.custom_id, None if reason else reply["text"], reason, reply.get("usage"),
                              reply.get("finish_reason"), cached)
 
@@ -175,27 +204,34 @@ class EngineBackend:
                 results[request.custom_id] = self.judged(request, reply, cached=True)
         return results
 
-    def estimate(self, requests: list[RewriteRequest]) -> dict:
-        """What sending `requests` would cost, counting cached answers as free. Sends nothing."""
+    def estimate(self, requests: list[RewriteRequest], output_tokens: Optional[Callable] = None) -> dict:
+        """What sending `requests` would cost, counting cached answers as free. Sends nothing. A
+        rewrite is assumed as long as its input (within the cap), unless `output_tokens(request)` says."""
         keys = {}
         for request in requests:
             keys.setdefault(self.key(request), request)
         cached = self.cache.get_many(keys)
         todo = [request for key, request in keys.items() if key not in cached]
-        cap = self.settings["max_tokens"]
         input_tokens = sum(_pricing.estimate_tokens(r.prompt) + _pricing.TOKENS_PER_MESSAGE for r in todo)
-        output_tokens = sum(min(_pricing.estimate_tokens(r.text), cap or 1 << 30) for r in todo)
+        guess = output_tokens or (lambda r: _pricing.estimate_tokens(r.text))
+        out_tokens = sum(min(guess(r), self.cap(r)) for r in todo)
         return {"requests": len(requests), "to_send": len(todo), "cached": len(requests) - len(todo),
-                "input_tokens": input_tokens, "output_tokens": output_tokens,
-                "cost_usd": self.price(input_tokens, output_tokens)}
+                "input_tokens": input_tokens, "output_tokens": out_tokens,
+                "cost_usd": self.price(input_tokens, out_tokens)}
 
     def price(self, input_tokens: int, output_tokens: int) -> Optional[float]:
+        """Dollars for these tokens: `price_per_million_tokens` when set; else OpenAI's table, but only
+        on OpenAI's own endpoint (a local server may call its model anything); else None (no price)."""
+        given = self.settings["price_per_million_tokens"]
+        if given is not None:
+            return _pricing.cost_at(tuple(given), input_tokens, output_tokens, self.batch)
+        if not self.openai_endpoint:
+            return None
         return _pricing.cost(self.model, input_tokens, output_tokens, self.batch)
 
     def summary(self) -> dict:
-        """Flat counts for the run summary and the sidecar."""
+        """Flat counts for the run summary and the sidecar; a run nobody priced says "no price"."""
         out = dict(self.stats)
         spent = self.price(self.stats["prompt_tokens"], self.stats["completion_tokens"])
-        if spent is not None:
-            out["cost_usd"] = round(spent, 4)
+        out["cost_usd"] = round(spent, 4) if spent is not None else _pricing.NO_PRICE
         return out

@@ -14,6 +14,14 @@ def base_url(settings: dict) -> Optional[str]:
     return settings["base_url"] or os.environ.get("OPENAI_BASE_URL") or None
 
 
+def on_openai(settings: dict) -> bool:
+    """Whether requests go to OpenAI itself, where a model's name is enough to price it."""
+    from urllib.parse import urlparse
+
+    url = base_url(settings)
+    return url is None or (urlparse(url).hostname or "").endswith("api.openai.com")
+
+
 def cache_family(settings: dict) -> str:
     # The same model name on another server (vLLM, Ollama) is another model: key it apart.
     url = base_url(settings)
@@ -34,13 +42,33 @@ def client_arguments(settings: dict, max_retries: int) -> dict:
 
 
 def answer_from_completion(completion: dict) -> dict:
-    """The parts of a chat completion (as a dict) the engine keeps. Raises ValueError if it has none."""
+    """The parts of a chat completion (as a dict) the engine keeps, with the token log-probabilities
+    when the server sent them. Raises ValueError if it has no message."""
     choices = completion.get("choices") if isinstance(completion, dict) else None
     if not choices or not isinstance(choices[0], dict) or "message" not in choices[0]:
         raise ValueError("malformed chat completion: no choices[0].message")
     message = choices[0]["message"] or {}
     usage = completion.get("usage") or {}
-    return {"text": message.get("content"), "finish_reason": choices[0].get("finish_reason"),
-            "refusal": message.get("refusal"),
-            "usage": {"prompt_tokens": usage.get("prompt_tokens") or 0,
-                      "completion_tokens": usage.get("completion_tokens") or 0}}
+    answer = {"text": message.get("content"), "finish_reason": choices[0].get("finish_reason"),
+              "refusal": message.get("refusal"),
+              "usage": {"prompt_tokens": usage.get("prompt_tokens") or 0,
+                        "completion_tokens": usage.get("completion_tokens") or 0}}
+    logprobs = token_logprobs(choices[0].get("logprobs"))
+    if logprobs:
+        answer["logprobs"] = logprobs
+    return answer
+
+
+def token_logprobs(logprobs) -> list[dict]:
+    """OpenAI's `choices[0].logprobs` as [{"token", "logprob", "top": [[token, logprob], ...]}] per
+    generated token; [] when absent or not in that shape (servers differ)."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    out = []
+    for item in content if isinstance(content, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            continue
+        top = [[t["token"], float(t["logprob"])] for t in item.get("top_logprobs") or []
+               if isinstance(t, dict) and isinstance(t.get("token"), str) and isinstance(t.get("logprob"), (int, float))]
+        if isinstance(item.get("logprob"), (int, float)):
+            out.append({"token": item["token"], "logprob": float(item["logprob"]), "top": top})
+    return out

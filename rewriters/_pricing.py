@@ -3,8 +3,10 @@
 PRICES are US dollars per million tokens (input, output) of OpenAI's standard (online) tier, as
 published in 2025; the Batch API costs half (BATCH_DISCOUNT). A model is priced by its exact name,
 else by the longest listed prefix ("gpt-4o-2024-11-20" -> "gpt-4o"); unknown models get no price
-(tokens are still estimated). Prices change: check https://openai.com/api/pricing before trusting a
-figure, and add a model here when you use it.
+(tokens are still estimated). The table applies on OpenAI's own endpoint only: a local server may
+give its model any name, so there a model is priced by `rewrites.price_per_million_tokens` or shown
+as "no price". Prices change: check https://openai.com/api/pricing before trusting a figure, and add
+a model here when you use it.
 
 Tokens are estimated without a tokenizer, at ~4 characters per token (English prose with OpenAI's
 tokenizers), plus a few tokens of chat formatting per message. A rewrite is assumed to be about as
@@ -26,6 +28,7 @@ PRICES = {
     "gpt-3.5-turbo": (0.50, 1.50),
 }
 BATCH_DISCOUNT = 0.5
+NO_PRICE = "no price"
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 
@@ -41,10 +44,13 @@ def price_of(model: str) -> Optional[tuple[float, float]]:
     return PRICES[max(prefixes, key=len)] if prefixes else None
 
 
+def cost_at(price: tuple[float, float], input_tokens: int, output_tokens: int, batch: bool) -> float:
+    """Dollars for this many tokens at `price` (input, output) per million tokens."""
+    dollars = (input_tokens * price[0] + output_tokens * price[1]) / 1e6
+    return dollars * (BATCH_DISCOUNT if batch else 1.0)
+
+
 def cost(model: str, input_tokens: int, output_tokens: int, batch: bool) -> Optional[float]:
     """Dollars for this many tokens, or None when the model is not in PRICES."""
     price = price_of(model)
-    if price is None:
-        return None
-    dollars = (input_tokens * price[0] + output_tokens * price[1]) / 1e6
-    return dollars * (BATCH_DISCOUNT if batch else 1.0)
+    return None if price is None else cost_at(price, input_tokens, output_tokens, batch)

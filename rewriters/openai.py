@@ -1,8 +1,9 @@
 """The `openai` rewriter: chat completions against any OpenAI-compatible server (OpenAI, vLLM,
-Ollama...), sent concurrently.
+Ollama, llama.cpp, `transformers serve`...), sent concurrently.
 
 `rewrites.base_url` names the server (else the client's own OPENAI_BASE_URL handling); the key comes
-from OPENAI_API_KEY (.env). Up to `rewrites.max_concurrency` requests are in flight; optional
+from OPENAI_API_KEY (.env). Up to `rewrites.max_concurrency` requests are in flight, fewer while
+`rewrites.adaptive_concurrency` finds the server slower than that (`ConcurrencyLimit`); optional
 `requests_per_minute` / `tokens_per_minute` limits pace them (tokens estimated as in dry runs). A 429,
 a 5xx, a timeout, a dropped connection or a malformed body is retried up to `max_retries` times after
 an exponential backoff with full jitter (`retry_backoff` * 2^attempt, at most `retry_backoff_max`
@@ -16,11 +17,12 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from typing import Callable, Optional
 
 from rewriters import RewriteRequest, _pricing
 from rewriters._engine import EngineBackend
-from rewriters._openai_common import answer_from_completion, cache_family, client_arguments
+from rewriters._openai_common import answer_from_completion, cache_family, client_arguments, on_openai
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,54 @@ class RateLimiter:
                 await asyncio.sleep(max(waits))
 
 
+class ConcurrencyLimit:
+    """How many requests may be in flight, adapted to the server.
+
+    A server that answers one request at a time (llama.cpp with one slot, `transformers serve`) makes
+    every further request in flight wait in its queue: 64 of them at 2 s each time out at 120 s. So
+    the limit starts at 1 and, after every answer, is set by Little's law to what the server gets
+    through in a quarter of `timeout`: limit = throughput over the recent answers x timeout / 4, at
+    most double the current limit, within [1, max_concurrency]. A server that answers in parallel
+    (OpenAI, vLLM) keeps its latency while the limit grows, so the limit reaches max_concurrency
+    within a few answers; a serial one keeps its throughput, so the limit stays where a request waits
+    about timeout / 4. A timeout or a 429 halves it. `adaptive=False` holds it at max_concurrency.
+    """
+
+    WINDOW = 32  # answers the throughput is measured over
+
+    def __init__(self, maximum: int, timeout: float, adaptive: bool):
+        self.maximum, self.timeout, self.adaptive = maximum, timeout, adaptive
+        self.limit = 1 if adaptive else maximum
+        self.in_flight = 0
+        self.highest = self.limit
+        self.finished: deque = deque(maxlen=self.WINDOW)
+        self.condition = asyncio.Condition()
+
+    async def acquire(self) -> float:
+        async with self.condition:
+            await self.condition.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+        return time.monotonic()
+
+    async def release(self, started: float, outcome: str) -> None:
+        """`outcome`: "answered" (any HTTP answer but a 429), "slow" (a timeout or a 429: halve the
+        limit) or "error" (a dropped connection: says nothing about the server's pace)."""
+        async with self.condition:
+            self.in_flight -= 1
+            now = time.monotonic()
+            if self.adaptive:
+                if outcome == "answered":
+                    self.finished.append(now)
+                    span = now - self.finished[0] if len(self.finished) > 1 else now - started
+                    throughput = max(1, len(self.finished) - 1) / max(span, 1e-6)
+                    wanted = int(throughput * self.timeout / 4)
+                    self.limit = max(1, min(self.maximum, 2 * self.limit, wanted))
+                elif outcome == "slow":
+                    self.limit = max(1, self.limit // 2)
+                self.highest = max(self.highest, self.limit)
+            self.condition.notify_all()
+
+
 def retry_after(exc) -> Optional[float]:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -81,6 +131,10 @@ class OpenAIRewriter(EngineBackend):
     def cache_family(self) -> str:
         return cache_family(self.settings)
 
+    @property
+    def openai_endpoint(self) -> bool:
+        return on_openai(self.settings)
+
     def backoff(self, attempt: int) -> float:
         cap = min(self.settings["retry_backoff_max"], self.settings["retry_backoff"] * 2 ** attempt)
         return random.uniform(0, cap)
@@ -94,6 +148,8 @@ class OpenAIRewriter(EngineBackend):
         # The client's own retries are off: ours honour Retry-After across all requests and count.
         client = openai.AsyncOpenAI(**client_arguments(self.settings, max_retries=0))
         limiter = RateLimiter(self.settings["requests_per_minute"], self.settings["tokens_per_minute"])
+        gate = ConcurrencyLimit(self.settings["max_concurrency"], self.settings["timeout"],
+                                self.settings["adaptive_concurrency"])
         queue: asyncio.Queue = asyncio.Queue()
         for item in pending:
             queue.put_nowait(item)
@@ -101,23 +157,28 @@ class OpenAIRewriter(EngineBackend):
         async def worker() -> None:
             while not queue.empty():
                 key, request = queue.get_nowait()
-                await self._one(client, limiter, key, request, answer, fail)
+                await self._one(client, limiter, gate, key, request, answer, fail)
 
         try:
             workers = max(1, min(self.settings["max_concurrency"], len(pending)))
             await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             await client.close()
+        if gate.adaptive:
+            self.stats["concurrency_highest"] = max(self.stats["concurrency_highest"], gate.highest)
+            self.stats["concurrency_last"] = gate.limit
+            logger.info("%s: adaptive concurrency ended at %d requests in flight (at most %d; max_concurrency %d)",
+                        self.name, gate.limit, gate.highest, gate.maximum)
 
-    async def _one(self, client, limiter, key, request, answer, fail) -> None:
+    async def _one(self, client, limiter, gate, key, request, answer, fail) -> None:
         import openai
 
         body = self.body(request)
-        tokens = _pricing.estimate_tokens(request.prompt) + (self.settings["max_tokens"] or
-                                                             _pricing.estimate_tokens(request.text))
+        tokens = _pricing.estimate_tokens(request.prompt) + self.cap(request)
         last = ""
         for attempt in range(self.settings["max_retries"] + 1):
             await limiter.acquire(tokens)
+            started = await gate.acquire()
             self.stats["sent"] += 1
             wait = None
             try:
@@ -126,6 +187,7 @@ class OpenAIRewriter(EngineBackend):
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 last = f"HTTP {status}: {_message(exc)}"
+                await gate.release(started, "slow" if status == 429 else "answered")
                 if status != 429 and status < 500 and status != 408:
                     fail(key, last)
                     return
@@ -133,10 +195,14 @@ class OpenAIRewriter(EngineBackend):
                 if status == 429 and wait:
                     limiter.pause(wait)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                last = "timeout" if isinstance(exc, openai.APITimeoutError) else f"connection error: {exc}"
+                timed_out = isinstance(exc, openai.APITimeoutError)
+                last = "timeout" if timed_out else f"connection error: {exc}"
+                await gate.release(started, "slow" if timed_out else "error")
             except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
                 last = f"malformed response: {str(exc)[:200]}"
+                await gate.release(started, "answered")
             else:
+                await gate.release(started, "answered")
                 answer(key, reply)
                 return
             if attempt < self.settings["max_retries"]:
@@ -156,5 +222,6 @@ def _message(exc) -> str:
     return str(exc)[:300]
 
 
-def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None):
-    return OpenAIRewriter("openai", model, temperature, settings)
+def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None,
+          section: str = "rewrites"):
+    return OpenAIRewriter("openai", model, temperature, settings, section)

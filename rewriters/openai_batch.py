@@ -27,7 +27,7 @@ from typing import Callable, Optional
 import utils
 from rewriters import RewriteRequest
 from rewriters._engine import EngineBackend
-from rewriters._openai_common import answer_from_completion, cache_family, client_arguments
+from rewriters._openai_common import answer_from_completion, cache_family, client_arguments, on_openai
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +67,18 @@ def split_lines(lines: list[str], max_requests: int, max_bytes: int) -> list[lis
 class BatchRewriter(EngineBackend):
     batch = True
 
-    def __init__(self, options: dict, model: str, temperature: float, settings: Optional[dict]):
-        super().__init__("openai_batch", model, temperature, settings)
+    def __init__(self, options: dict, model: str, temperature: float, settings: Optional[dict],
+                 section: str = "rewrites"):
+        super().__init__("openai_batch", model, temperature, settings, section)
         self.options = options
         self.files_written = 0
 
     def cache_family(self) -> str:
         return cache_family(self.settings)
+
+    @property
+    def openai_endpoint(self) -> bool:
+        return on_openai(self.settings)
 
     @property
     def folder(self) -> Path:
@@ -243,10 +248,11 @@ class BatchRewriter(EngineBackend):
         return missing, token_limited
 
 
-def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None):
+def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None,
+          section: str = "rewrites"):
     for key in ("max_requests_per_file", "max_bytes_per_file"):
         if options[key] < 1:
             from rewriters._engine import setting_error
 
-            raise setting_error(f"rewrites.backend_options.{key}", f"must be positive, got {options[key]}")
-    return BatchRewriter(options, model, temperature, settings)
+            raise setting_error(f"{section}.backend_options.{key}", f"must be positive, got {options[key]}")
+    return BatchRewriter(options, model, temperature, settings, section)

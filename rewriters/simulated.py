@@ -2,6 +2,11 @@
 `simulate_rewrite(text, target_w, rng)`, which flips W and makes the off-target edits that template
 documents (the synthetic corpus: fixes typos, rewords filler sentences). Each request draws from its
 own random stream, seeded by (seed, custom_id), so results do not depend on order or batch.
+
+Two options make it a worse rewriter on purpose, to exercise what RATE does with one: `failure_rate`
+answers a share of requests with a recorded failure, and `miss_rate` ignores the ask in a share of
+requests: W is set to the opposite of the target (W stays as it was), the off-target edits are made
+all the same, as a model that only "cleans up" the text would.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ from utils import RateError
 OPTIONS = {
     # Share of requests answered with a recorded failure, to exercise the failure path end to end.
     "failure_rate": 0.0,
+    # Share of requests whose answer keeps W as it was (the judge should notice).
+    "miss_rate": 0.0,
 }
 
 
 class SimulatedRewriter:
-    def __init__(self, template, failure_rate: float, seed: int):
+    def __init__(self, template, failure_rate: float, miss_rate: float, seed: int):
         self.template = template
         self.failure_rate = failure_rate
+        self.miss_rate = miss_rate
         self.seed = seed
 
     def rewrite(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
@@ -32,7 +40,8 @@ class SimulatedRewriter:
             if rng.random() < self.failure_rate:
                 results[request.custom_id] = RewriteResult(request.custom_id, None, "simulated failure")
                 continue
-            text = self.template.simulate_rewrite(request.text, request.target_w, rng)
+            missed = self.miss_rate > 0 and rng.random() < self.miss_rate
+            text = self.template.simulate_rewrite(request.text, request.target_w != missed, rng)
             results[request.custom_id] = RewriteResult(request.custom_id, text)
         return results
 
@@ -43,6 +52,7 @@ def build(options: dict, template, model: str, temperature: float, seed: int,
     if template.simulate_rewrite is None:
         raise RateError(f"dataset template '{template.name}' defines no simulate_rewrite; "
                         "the simulated backend can only rewrite such templates")
-    if not 0.0 <= options["failure_rate"] <= 1.0:
-        raise RateError(f"rewrites.backend_options.failure_rate must be in [0, 1], got {options['failure_rate']}")
-    return SimulatedRewriter(template, options["failure_rate"], seed)
+    for key in ("failure_rate", "miss_rate"):
+        if not 0.0 <= options[key] <= 1.0:
+            raise RateError(f"rewrites.backend_options.{key} must be in [0, 1], got {options[key]}")
+    return SimulatedRewriter(template, options["failure_rate"], options["miss_rate"], seed)

@@ -7,6 +7,11 @@ with faults injected on demand. Standard library only; runs in a thread on 127.0
     server.stop()
 
 `responder(prompt) -> str` writes each completion (default: a deterministic rewrite-looking text).
+`serial=True` answers one chat request at a time, as llama.cpp with one slot or `transformers serve`
+do (the others wait their turn); `max_in_flight` records the most chat requests the server held at
+once. When a request asks for `logprobs`, the answer's first token comes with `top_logprobs`
+alternatives: `logprober(prompt, text) -> [[token, logprob], ...]` gives them (default: the first
+word of the answer, certain).
 Chat faults (each used `times` times, by requests whose prompt contains `match`): "429" (with
 Retry-After), "500", "timeout" (answers after `delay` s), "malformed" (a 200 that is not JSON),
 "no_choices" (a 200 JSON with no choices), "refusal" (an apology), "refusal_field", "empty", "echo"
@@ -57,9 +62,14 @@ class BatchPlan:
 
 
 class FakeOpenAI:
-    def __init__(self, responder: Callable[[str], str] = default_responder, latency: float = 0.0):
+    def __init__(self, responder: Callable[[str], str] = default_responder, latency: float = 0.0,
+                 serial: bool = False, logprober: Optional[Callable[[str, str], list]] = None):
         self.responder = responder
         self.latency = latency
+        self.serial = threading.Lock() if serial else None
+        self.logprober = logprober
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.RLock()
         self.faults: list[Fault] = []
         self.batch_plans: list[BatchPlan] = []
@@ -164,18 +174,37 @@ class FakeOpenAI:
 
     def completion(self, body: dict, text: Optional[str], finish: str = "stop", refusal: Optional[str] = None) -> dict:
         prompt = body["messages"][-1]["content"]
+        logprobs = None
+        if body.get("logprobs") and text:
+            first = text.split()[0] if text.split() else text
+            top = (self.logprober(prompt, text) if self.logprober else [[first, 0.0]])[:body.get("top_logprobs") or 1]
+            logprobs = {"content": [{"token": first, "logprob": top[0][1] if top else 0.0, "bytes": None,
+                                     "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top]}],
+                        "refusal": None}
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                "choices": [{"index": 0, "finish_reason": finish, "logprobs": logprobs,
                              "message": {"role": "assistant", "content": text, "refusal": refusal}}],
                 "usage": {"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(text or "") // 4 + 1,
                           "total_tokens": len(prompt) // 4 + len(text or "") // 4 + 2}}
 
     def _chat(self, handler, body: dict) -> None:
-        prompt = body["messages"][-1]["content"]
         with self.lock:
             self.chat_received.append(body)
             self.chat_times.append(time.monotonic())
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.serial is None:
+                return self._chat_answer(handler, body)
+            with self.serial:
+                return self._chat_answer(handler, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _chat_answer(self, handler, body: dict) -> None:
+        prompt = body["messages"][-1]["content"]
         if self.latency:
             time.sleep(self.latency)
         fault = self._take_fault(prompt)
@@ -307,13 +336,13 @@ class FakeOpenAI:
         public["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
 
 
-def started(responder: Callable[[str], str] = default_responder, latency: float = 0.0):
+def started(responder: Callable[[str], str] = default_responder, latency: float = 0.0, **options):
     """A context-managed server: `with started() as server: ...`."""
     from contextlib import contextmanager
 
     @contextmanager
     def running():
-        server = FakeOpenAI(responder, latency).start()
+        server = FakeOpenAI(responder, latency, **options).start()
         try:
             yield server
         finally:

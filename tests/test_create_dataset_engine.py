@@ -43,9 +43,11 @@ def server(project_dir):
 
 
 def args(server, *extra: str) -> list[str]:
+    # The fake server is not OpenAI, so the model is priced only by the setting (at gpt-4o's price).
     return ["--config", str(REPO / "config.yaml"), "--rewrites.backend=openai", "--rewrites.model=gpt-4o-2024-08-06",
             f"--rewrites.base_url={server.url}", "--rewrites.n_examples=30", "--rewrites.retry_backoff=0.01",
-            "--rewrites.retry_backoff_max=0.05", "--rewrites.poll_interval=0.02", *extra]
+            "--rewrites.retry_backoff_max=0.05", "--rewrites.poll_interval=0.02",
+            "--rewrites.price_per_million_tokens=[2.5, 10.0]", *extra]
 
 
 ENV = {"OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": ""}
@@ -82,12 +84,16 @@ def test_an_openai_run_records_rewrites_failures_efficacy_and_usage(server, proj
         for text in record["completions"].values():
             assert text is None or "sorry" not in text.lower()
     assert counts["failed rewrite"] == 1 and counts["failure reason: refusal: apology"] == 1
-    # Efficacy: the fake rewriter really flips sentiment, so every judged rewrite flipped W.
-    assert counts["rewrite judged"] == 29 and counts["rewrite flipped W"] == 29 and counts["rewrite flipped W share"] == 1.0
-    assert counts["rewritten rewrite restored W share"] == 1.0
+    # Efficacy: the fake rewriter really flips sentiment, so the template's rule finds every rewrite flipped.
+    first = [counts[f"efficacy first rewrite {d}"] for d in ("W=1→0", "W=0→1")]
+    assert sum(int(c.split(" of ")[0]) for c in first) == sum(int(c.split(" of ")[1]) for c in first) == 29
+    assert all(counts[f"efficacy {r} rewrite {d} share"] == 1.0 for r in ("first", "second") for d in ("W=1→0", "W=0→1"))
+    assert counts["judge agreement with dataset W share"] == 1.0
+    assert all(set(r["judge"]) == ({"original"} if r.get("failures") else {"original", "rewrite", "rewritten rewrite"})
+               for r in records)
     assert counts["api requests"] == 30 + 29 and counts["api sent"] == 59 + 3
     assert counts["api prompt_tokens"] > 0 and counts["api cost_usd"] > 0
-    assert "rewrite efficacy: rewrite flipped W in 29 of 29 judged" in done.stderr
+    assert "rewrite efficacy: first rewrite W=1→0" in done.stderr
     assert meta["templates"]["backend"] == "openai"
     assert all(header == f"Bearer {SECRET}" for header in server.auth_headers)
     assert_secret_in_no_file(project_dir)
@@ -116,6 +122,10 @@ def test_dry_run_prints_requests_tokens_and_cost_and_sends_nothing(server, proje
     again = run_script("create_dataset.py", *args(server, "--rewrites.dry_run=true"), env=ENV)
     assert "requests:                60 (60 answered from the cache, 0 to send)" in again.stdout
     assert "estimated cost:          $0.00" in again.stdout
+    # Without a price, a model on a server that is not OpenAI is "no price", never OpenAI's.
+    unpriced = run_script("create_dataset.py", *args(server, "--rewrites.dry_run=true", "--rewrites.n_examples=31",
+                                                     "--rewrites.price_per_million_tokens=null"), env=ENV)
+    assert "estimated cost:          no price" in unpriced.stdout and "$" not in unpriced.stdout
 
 
 def cached_rows(project_dir: Path) -> int:
@@ -160,7 +170,8 @@ def test_a_batch_run_survives_an_expired_batch(server, project_dir):
     records, meta = output_of(run_script("create_dataset.py", *args(server, "--rewrites.backend=openai_batch"), env=ENV))
     assert len(records) == 30 and all(not r.get("failures") for r in records)
     assert [len(lines) for lines in server.batch_lines] == [30, 20, 30]
-    assert meta["counts"]["api batches_expired"] == 1 and meta["counts"]["rewrite flipped W share"] == 1.0
+    assert meta["counts"]["api batches_expired"] == 1
+    assert meta["counts"]["efficacy first rewrite W=1→0 share"] == meta["counts"]["efficacy first rewrite W=0→1 share"] == 1.0
     assert server.chat_received == []
     assert_secret_in_no_file(project_dir)
 
@@ -211,12 +222,16 @@ def test_a_real_template_through_the_batch_api_reports_its_rewrite_efficacy(proj
         fake.stop()
     records, meta = output_of(done)
     counts = meta["counts"]
-    assert len(records) == 24 and counts["rewrite judged"] == 24
-    flipped = sum((len(r["completions"]["rewrite"]) > 300) != r["w_original"] for r in records)
-    assert 0 < flipped < 24, "the fixture should hold reviews the responder fails to lengthen enough"
-    assert counts["rewrite flipped W"] == flipped
-    assert counts["rewrite flipped W share"] == round(flipped / 24, 4)
-    assert f"rewrite efficacy: rewrite flipped W in {flipped} of 24 judged" in done.stderr
+    assert len(records) == 24
+    long = [r for r in records if r["w_original"]]
+    flipped = sum(len(r["completions"]["rewrite"]) <= 300 for r in long)
+    assert 0 < flipped < len(long), "the fixture should hold reviews the responder fails to shorten enough"
+    assert counts["efficacy first rewrite W=1→0"] == f"{flipped} of {len(long)}"
+    assert counts["efficacy first rewrite W=1→0 share"] == round(flipped / len(long), 4)
+    assert all(r["judge"]["rewrite"] == {"w": len(r["completions"]["rewrite"]) > 300, "confidence": 1.0, "by": "rule"}
+               for r in records)
+    assert f"rewrite efficacy: first rewrite W=1→0 (W=1 examples): {flipped} of {len(long)}" in done.stderr
+    assert "Rewrite efficacy is below 80%" in done.stderr
 
 
 def test_sigkill_while_waiting_for_a_batch_then_rerun_reattaches_instead_of_paying_again(server, project_dir):

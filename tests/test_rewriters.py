@@ -23,7 +23,8 @@ def test_simulated_backend_is_order_independent_and_records_failures():
     assert {k: v.text for k, v in forward.items()} == {k: v.text for k, v in backward.items()}
     assert all(result.ok and result.failure is None for result in forward.values())
 
-    failing = importlib.import_module("rewriters.simulated").build({"failure_rate": 1.0}, template, "m", 0.0, 7)
+    simulated = importlib.import_module("rewriters.simulated")
+    failing = simulated.build({**simulated.OPTIONS, "failure_rate": 1.0}, template, "m", 0.0, 7)
     results = failing.rewrite(requests)
     assert all(result.text is None and result.failure == "simulated failure" for result in results.values())
 
@@ -130,4 +131,6 @@ def test_engine_settings_are_checked(key, value):
 def test_engine_defaults_match_the_schema():
     from rewriters._engine import DEFAULT_SETTINGS
 
-    assert DEFAULT_SETTINGS == {key: utils.SCHEMA["rewrites"][key][0] for key in DEFAULT_SETTINGS}
+    # `logprobs` is the judge's alone (judge.logprobs); every other engine key is a rewrites key.
+    assert DEFAULT_SETTINGS == {**{key: utils.SCHEMA["rewrites"][key][0] for key in DEFAULT_SETTINGS
+                                   if key != "logprobs"}, "logprobs": 0}

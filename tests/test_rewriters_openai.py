@@ -121,15 +121,31 @@ def test_cache_off_keeps_nothing_on_disk(server, project_dir):
     assert not (project_dir / "data/cache").exists()
 
 
-def test_usage_is_recorded_and_priced(server):
+def test_usage_is_recorded_and_priced_only_where_a_price_is_known(server):
+    # The fake server is not OpenAI: an OpenAI model name there is no reason to charge OpenAI's price.
     rewriter = backend(server)
     results = rewriter.rewrite(requests_(4))
     prompt = sum(r.usage["prompt_tokens"] for r in results.values())
     completion = sum(r.usage["completion_tokens"] for r in results.values())
     summary = rewriter.summary()
     assert summary["prompt_tokens"] == prompt > 0 and summary["completion_tokens"] == completion > 0
-    assert summary["cost_usd"] == pytest.approx(round((prompt * 2.5 + completion * 10.0) / 1e6, 4))
+    assert summary["cost_usd"] == "no price"
     assert summary["sent"] == 4 and summary["answered"] == 4
+    priced = backend(server, price_per_million_tokens=[2.5, 10.0])
+    priced.rewrite(requests_(4))  # answered from the cache: the tokens it counts are the ones sent now
+    assert priced.price(prompt, completion) == pytest.approx((prompt * 2.5 + completion * 10.0) / 1e6)
+    on_openai = build("rewriters", "openai", None, "gpt-4o-2024-08-06", 0.7, 0,
+                      {"base_url": "https://api.openai.com/v1"})
+    assert on_openai.price(1_000_000, 1_000_000) == pytest.approx(12.5)
+    assert build("rewriters", "openai", None, "my-model", 0.7, 0, {"base_url": "https://api.openai.com/v1"}).price(1, 1) is None
+
+
+@pytest.mark.parametrize("bad", [[1.0], [1.0, -2.0], ["a", 1.0], [True, 1.0]])
+def test_a_price_must_be_two_non_negative_numbers(bad):
+    import utils
+
+    with pytest.raises(utils.RateError, match="rewrites.price_per_million_tokens"):
+        build("rewriters", "openai", None, "m", 0.0, 0, {"price_per_million_tokens": bad})
 
 
 def test_concurrency_is_bounded_and_used(project_dir, monkeypatch):
@@ -137,13 +153,36 @@ def test_concurrency_is_bounded_and_used(project_dir, monkeypatch):
     fake = FakeOpenAI(latency=0.1).start()
     try:
         started = time.monotonic()
-        results = backend(fake, max_concurrency=16).rewrite(requests_(64))
+        rewriter = backend(fake, max_concurrency=16, timeout=30.0)
+        results = rewriter.rewrite(requests_(64))
         elapsed = time.monotonic() - started
     finally:
         fake.stop()
     assert all(r.ok for r in results.values())
-    # 64 requests of 0.1 s: 4 waves at concurrency 16 (sequential would take 6.4 s).
+    # 64 requests of 0.1 s: the adaptive limit doubles from 1 to 16 within the first few answers, then
+    # about 4 waves at concurrency 16 (sequential would take 6.4 s).
+    assert fake.max_in_flight == 16 and rewriter.stats["concurrency_highest"] == 16
     assert 0.4 <= elapsed < 2.5
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_a_server_that_answers_one_at_a_time_gets_no_timeouts_with_adaptive_concurrency(project_dir, monkeypatch,
+                                                                                        adaptive):
+    # 30 requests of 0.1 s each, one at a time, against a 1 s timeout: with 30 in flight the last ones
+    # would wait 3 s. The adaptive limit holds what the server gets through in a quarter of the
+    # timeout, so nothing times out; a fixed limit of 64 times out and retries.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake = FakeOpenAI(latency=0.1, serial=True).start()
+    try:
+        rewriter = backend(fake, adaptive_concurrency=adaptive, timeout=1.0, max_retries=1)
+        results = rewriter.rewrite(requests_(30))
+    finally:
+        fake.stop()
+    if adaptive:
+        assert all(r.ok for r in results.values()) and rewriter.stats["retries"] == 0
+        assert len(fake.chat_received) == 30 and fake.max_in_flight <= 3
+    else:
+        assert rewriter.stats["retries"] > 0 and fake.max_in_flight > 10
 
 
 def test_rate_limiter_paces_requests_per_minute():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from estimation import gate as effects_gate
 from reporting import figures
 from reporting import report
 from reporting import samples
@@ -70,8 +71,9 @@ def write_meta(path: Path, script: str, config: dict, inputs: list[Path] = (), c
 
 def write_run(project: Path, index: int, *, dataset: str = "toy", reward: str = "rm", truth: bool = True,
               rewrite_options: dict | None = None, effects_options: dict | None = None, only_w1: bool = False,
-              shift: float = 0.0, diagnostics: dict | None = None) -> Path:
-    """A rewrites file, a scored file and an effects file, each with the sidecar the phase writes."""
+              shift: float = 0.0, diagnostics: dict | None = None, missed: int = 1) -> Path:
+    """A rewrites file, a scored file and an effects file, each with the sidecar the phase writes. The
+    judge finds the first `missed` rewrites unflipped."""
     for sub in ("data/rewrites", "data/scored", "effects"):
         (project / sub).mkdir(parents=True, exist_ok=True)
     stamp = STAMP.format(index)
@@ -83,7 +85,9 @@ def write_run(project: Path, index: int, *, dataset: str = "toy", reward: str = 
         base = (1.0 if w else 0.0) + rng.gauss(0, 0.3)
         records.append({"id": f"ex-{i}", "w_original": w, "reward_question": "Write a review:",
                         "completions": {"original": text, "rewrite": f"rewrite of {i}", "rewritten rewrite": f"back {i}"},
-                        reward: {"original": base, "rewrite": base + (-0.8 if w else 0.8), "rewritten rewrite": base + 0.1}})
+                        reward: {"original": base, "rewrite": base + (-0.8 if w else 0.8), "rewritten rewrite": base + 0.1},
+                        "judge": {key: {"w": value, "confidence": 1.0, "by": "rule"} for key, value in
+                                  (("original", w), ("rewrite", w if i < missed else not w), ("rewritten rewrite", w))}})
     rewrites = project / f"data/rewrites/{dataset}_dataset_{stamp}.jsonl"
     scored = project / f"data/scored/{dataset}_{reward}_scored_{stamp}.jsonl"
     for path in (rewrites, scored):
@@ -97,7 +101,8 @@ def write_run(project: Path, index: int, *, dataset: str = "toy", reward: str = 
     effects = {"naive_effect": 0.9, "naive_effect_stderr": 0.02, "reward_std": std, "Y1_count": 8, "Y0_count": 8,
                "alpha": 0.05, "dropped": {"failed rewrite": 1}, "examples_read": 17, "dataset_name": dataset,
                "score": reward, "reward_key": reward, "input_file": str(scored),
-               "estimates": agreed_rows(std, truth, shift)}
+               "estimates": agreed_rows(std, truth, shift),
+               "efficacy": effects_gate.assess(records, {"min_efficacy": 0.8}, "the toy rule")}
     if truth:
         effects["ground_truth"] = dict(TRUTH)
     if diagnostics:
@@ -316,10 +321,11 @@ def test_report_has_every_section_in_html_and_markdown(project_dir, capsys):
     assert page.count('src="data:image/png;base64,') == 2 and 'src="/' not in page
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
         assert (html_path.parent / link).is_file(), link
-    for text in ("15 of 16", "93.8%", "failed rewrite", "overlap.min_propensity", "0.12", "&lt;0.0001", "0.0123",
+    for text in ("7 of 8", "87.5%", "the toy rule", "failed rewrite", "overlap.min_propensity", "0.12", "&lt;0.0001", "0.0123",
                  "abc123", "ex-", "-0.2500", "[-0.2700, -0.2300]", "0.0031", "df=14", "asymmetry: how much the two"):
         assert text in page, text
     assert "| dropped: failed rewrite | 1 |" in markdown
+    assert 'class="warning"' not in page and "**Warning:**" not in markdown  # 87.5% is above the threshold
     # every file of the run is listed, and has its sidecar
     support = html_path.with_suffix("")
     made = sorted(p.name for p in support.iterdir())
@@ -356,7 +362,8 @@ def test_demo_pipeline_ends_with_the_report(project_dir):
     assert "| RATE | ATE |" in done.stdout
     text = page.read_text()
     assert all(f">{section}</h2>" in text for section in report.SECTIONS)
-    assert "the rewrite has the opposite W" in text and "synthetic_sentiment" in text
+    assert "first rewrite" in text and "W=1→0" in text and "synthetic_sentiment" in text
+    assert "Agreement of the judge with the dataset&#x27;s own W on the originals: 200 of 200 (100.0%" in text
     assert [p.name for p in (project_dir / "plots").glob("*.png")] == [
         p.name for p in (project_dir / "plots").glob("synthetic_sentiment_vader_estimates_*.png")]
     support = page.with_suffix("")
@@ -371,3 +378,21 @@ def test_gallery_images_are_small_paper_width_pngs():
     for path in gallery:
         assert path.stat().st_size < 150_000, f"{path.name} is {path.stat().st_size} bytes"
         assert png_size(path)[0] == round(figures.WIDTH * 150), path.name
+
+
+def test_low_efficacy_is_the_headline_of_the_report_the_figure_and_the_printout(project_dir, capsys):
+    effects = write_run(project_dir, 1, missed=6)  # 3 of 8 rewrites per group unflipped: 62.5 %
+    out = run_visualize(capsys, f"--visualize.effects_filename={effects}", "--visualize.dpi=50")
+    page = Path(out[-1]).read_text()
+    markdown = Path(out[-1]).with_suffix(".md").read_text()
+    # Right under the title, before any section: it is read before any number.
+    assert page.index('class="warning"') < page.index(">Configuration</h2>")
+    assert "Rewrite efficacy is below 80%: first rewrite W=1→0 (W=1 examples): 5 of 8 (62.5%)" in page
+    assert markdown.index("> **Warning:** Rewrite efficacy is below 80%") < markdown.index("## Configuration")
+    assert out[0].startswith("WARNING: Rewrite efficacy is below 80%")
+    # The forest plot carries it too: the figure is taller by the headline's box.
+    forest = next((project_dir / "plots").glob("*_estimates_*.png"))
+    plain = write_run(project_dir, 2)
+    run_visualize(capsys, f"--visualize.effects_filename={plain}", "--visualize.dpi=50")
+    unwarned = max((project_dir / "plots").glob("*_estimates_*.png"), key=lambda p: p.stat().st_mtime_ns)
+    assert png_size(forest)[1] > png_size(unwarned)[1]

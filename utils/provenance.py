@@ -18,7 +18,7 @@ from utils.files import load_env, write_json
 logger = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = ("numpy", "PyYAML", "vaderSentiment", "pyspellchecker", "matplotlib", "tqdm",
-                      "torch", "transformers", "datasets", "openai")
+                      "torch", "transformers", "datasets", "openai", "rapidfuzz", "gguf")
 
 
 def sha256(path: Path) -> str:
@@ -68,8 +68,9 @@ def meta_path(output: Path) -> Path:
 
 
 def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, inputs: list[Path] = (),
-               templates: dict | None = None, counts: dict | None = None) -> Path:
-    """The sidecar `<stem>.meta.json`: everything needed to say how `output` was made."""
+               templates: dict | None = None, counts: dict | None = None, extra: dict | None = None) -> Path:
+    """The sidecar `<stem>.meta.json`: everything needed to say how `output` was made, plus any
+    `extra` summaries of the phase's own (e.g. create_dataset's rewrite efficacy)."""
     meta = {
         "output": str(output),
         "script": script,
@@ -82,6 +83,7 @@ def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, input
         "started_at": started_at,
         "finished_at": now(),
         "versions": library_versions(),
+        **(extra or {}),
     }
     return write_json(meta_path(output), meta)
 
@@ -89,7 +91,6 @@ def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, input
 def read_meta(output: Path) -> dict | None:
     path = meta_path(output)
     return json.loads(path.read_text()) if path.is_file() else None
-
 
 
 def setup_logging() -> None:

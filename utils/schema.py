@@ -21,9 +21,10 @@ SCHEMA: dict[str, Any] = {
         "n_examples": (None, int),
         "smoke_test_examples": (30, int),
         "seed": (42, int),
-        # Engine of the API and local-model backends (docs_drafts/rewriting.md); `simulated` ignores them.
+        # Engine of the API and local-model backends (README, "Rewriting"); `simulated` ignores them.
         "base_url": (None, str),
         "max_concurrency": (64, int),
+        "adaptive_concurrency": (True, bool),
         "requests_per_minute": (None, int),
         "tokens_per_minute": (None, int),
         "max_retries": (6, int),
@@ -32,11 +33,25 @@ SCHEMA: dict[str, Any] = {
         "timeout": (120.0, float),
         "max_tokens": (None, int),
         "cache": (True, bool),
-        "refusal_detectors": (["empty", "apology", "echo"], list),
+        "refusal_detectors": (["empty", "apology", "echo", "meta"], list),
         "refusal_patterns": ([], list),
+        "price_per_million_tokens": (None, list),
         "dry_run": (False, bool),
         "poll_interval": (30.0, float),
         "max_submissions": (4, int),
+    },
+    # The attribute judge (judges/): who decides W for originals, rewrites and rewritten rewrites.
+    # Null model/backend/base_url/price mean "the rewriter's".
+    "judge": {
+        "method": ("auto", str),
+        "backend": (None, str),
+        "model": (None, str),
+        "base_url": (None, str),
+        "backend_options": ({}, dict),
+        "max_tokens": (10, int),
+        "logprobs": (5, int),
+        "originals": (True, bool),
+        "price_per_million_tokens": (None, list),
     },
     "scoring": {
         "model": ("vader", str),
@@ -44,7 +59,7 @@ SCHEMA: dict[str, Any] = {
         "dataset_folder": ("rewrites", str),
         "dataset_name": (None, str),
         "dataset_filename": ("latest", str),
-        # The scoring engine (docs_drafts/scoring.md). `models` scores several reward models in one run
+        # The scoring engine (README, "The engine"). `models` scores several reward models in one run
         # (the output is named after the first); `shard` is 'i/N'; null engine sizes mean "by device".
         "models": ([], list),
         "batch_size": (64, int),
@@ -69,6 +84,11 @@ SCHEMA: dict[str, Any] = {
         "alpha": (0.05, float),
         "bootstrap_resamples": (0, int),
         "bootstrap_seed": (0, int),
+        # Rewrite efficacy from the judge's verdicts: the share below which the run is flagged, what a
+        # low share does (warn or refuse), and estimating on the examples whose rewrites both passed.
+        "min_efficacy": (0.8, float),
+        "low_efficacy": ("warn", str),
+        "passed_judge_only": (False, bool),
     },
     "visualize": {
         "dataset_name": (None, str),
@@ -90,4 +110,6 @@ SCHEMA: dict[str, Any] = {
 CHOICES = {
     "scoring.dataset_folder": ("rewrites", "scored"),
     "effects.dataset_folder": ("rewrites", "scored"),
+    "judge.method": ("auto", "rule", "llm", "none"),
+    "effects.low_efficacy": ("warn", "refuse"),
 }
