@@ -94,7 +94,7 @@ demo: venv
 LLM_PORT ?= 8765
 demo-llm: venv
 	@$(PY) -m local_llm.serve --port $(LLM_PORT) -- bash -c 'for phase in $(PHASES); do \
-	  $(PY) $$phase.py --config configs/demo_llm.yaml --rewrites.base_url=http://127.0.0.1:$(LLM_PORT)/v1 $(ARGS) \
+	  $(PY) $$phase.py --config configs/synthetic_sentiment_vader_smollm2.yaml --rewrites.base_url=http://127.0.0.1:$(LLM_PORT)/v1 $(ARGS) \
 	  || exit 1; done'
 
 serve-llm: venv

@@ -185,22 +185,26 @@ def dry_run(examples: list[Example], template, backend, backend_name: str, judge
     first = first_requests(examples, template)
     plan: dict = {"backend": backend_name, "requests": 2 * len(first), "to_send": 0, "cached": 0, "input_tokens": 0,
                   "output_tokens": 0, "cost_usd": 0.0}
-    texts = [ex.original for ex in examples]
+    made = {}
     if hasattr(backend, "estimate"):
         done = backend.cached_results(first)
         second = []
         for ex, request in zip(examples, first):
             result = done.get(request.custom_id)
             text = result.text if result is not None and result.ok else ex.original
+            made[ex.id] = result is not None and result.ok
             second.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(text, ex.w), text, ex.w))
         one, two = backend.estimate(first), backend.estimate(second)
         plan.update({key: one[key] + two[key] for key in SUMMED})
         plan["cost_usd"] = backend.price(plan["input_tokens"], plan["output_tokens"])
-        texts = [request.text for request in second]
     if judge is not None:
-        items = [(f"{ex.id}:{key}", text) for ex, text in zip(examples, texts) for key in (REWRITE, REWRITTEN_REWRITE)]
-        items += [(f"{ex.id}:original", ex.original) for ex in examples] if judge_originals else []
-        plan["judge"] = judge.estimate(items)
+        # Rewrites not made yet are judged by their stand-ins (the originals), all to be sent.
+        known = [(f"{ex.id}:original", ex.original) for ex in examples] if judge_originals else []
+        known += [(f"{ex.id}:{REWRITE}", request.text) for ex, request in zip(examples, second) if made.get(ex.id)] \
+            if made else []
+        guessed = [(f"{ex.id}:{REWRITE}", ex.original) for ex in examples if not made.get(ex.id)]
+        guessed += [(f"{ex.id}:{REWRITTEN_REWRITE}", ex.original) for ex in examples]
+        plan["judge"] = judge.estimate(known, guessed)
     return plan
 
 

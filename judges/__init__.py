@@ -77,8 +77,8 @@ class RuleJudge:
                                    Verdict(None, None, "rule", "the template's rule decides no W for this text"))
         return verdicts
 
-    def estimate(self, items: list[tuple[str, str]]) -> Optional[dict]:
-        return None
+    def estimate(self, items: list[tuple[str, str]], guessed: list[tuple[str, str]] = ()) -> Optional[dict]:
+        return None  # a rule sends no request
 
     def summary(self) -> dict:
         return {}

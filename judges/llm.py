@@ -21,7 +21,7 @@ import re
 from typing import Optional
 
 from judges import Verdict
-from rewriters import RewriteRequest
+from rewriters import RewriteRequest, _pricing
 
 PROMPT = ('Here is a text:\n\n"""\n{text}\n"""\n\nWhich of these two descriptions fits the text better?\n'
           "A: {a}\nB: {b}\n\nAnswer with the letter A or B only.")
@@ -126,9 +126,18 @@ class LLMJudge:
             return Verdict(None, None, "llm", f"judge answer names neither option: {shown!r}")
         return Verdict((option == "A") == one_is_a, 1.0, "llm answer")
 
-    def estimate(self, items: list[tuple[str, str]]) -> dict:
+    def estimate(self, items: list[tuple[str, str]], guessed: list[tuple[str, str]] = ()) -> dict:
+        """Requests, tokens and cost of judging `items` (cached answers are free) and `guessed`: texts
+        standing in for rewrites not made yet, all to be sent."""
         cap = self.backend.settings["max_tokens"]
-        return self.backend.estimate(self.requests(items), output_tokens=lambda request: cap)
+        plan = self.backend.estimate(self.requests(items), output_tokens=lambda request: cap)
+        more = self.requests(list(guessed))
+        plan["requests"] += len(more)
+        plan["to_send"] += len(more)
+        plan["input_tokens"] += sum(_pricing.estimate_tokens(r.prompt) + _pricing.TOKENS_PER_MESSAGE for r in more)
+        plan["output_tokens"] += cap * len(more)
+        plan["cost_usd"] = self.backend.price(plan["input_tokens"], plan["output_tokens"])
+        return plan
 
     def summary(self) -> dict:
         return self.backend.summary()

@@ -7,8 +7,8 @@ and a `failure` reason; its error text is never returned as a rewrite.
 
 `build` may take a sixth argument, `settings`: the `rewrites` config section (engine keys such as
 `base_url`, `max_concurrency`, `max_tokens`, `cache`); create_dataset.py passes it to every backend.
-Model-calling backends take a seventh, `section`: the config section their settings came from
-("judge" when the attribute judge asks through them), so that an error names the right key.
+and a seventh, `section`: the config section the settings came from ("judge" when the attribute
+judge asks through the backend), so that an error names the right key.
 Backends that call a model share the engine in `rewriters/_engine.py` (cache, retries, failure
 detection, usage accounting); modules whose name starts with `_` are helpers, not backends.
 """

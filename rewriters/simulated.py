@@ -47,7 +47,7 @@ class SimulatedRewriter:
 
 
 def build(options: dict, template, model: str, temperature: float, seed: int,
-          settings: dict | None = None) -> SimulatedRewriter:
+          settings: dict | None = None, section: str = "rewrites") -> SimulatedRewriter:
     # `settings` (the engine keys of the rewrites section) mean nothing to a rewriter that calls no model.
     if template.simulate_rewrite is None:
         raise RateError(f"dataset template '{template.name}' defines no simulate_rewrite; "

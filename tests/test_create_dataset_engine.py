@@ -5,6 +5,7 @@ and the API key kept out of every file."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -262,3 +263,67 @@ def test_a_bad_engine_setting_is_one_line_naming_the_key_and_the_file(tmp_path, 
                       "--rewrites.refusal_detectors=[empty, polite]", env=ENV)
     assert done.stderr.strip().splitlines()[-1].startswith(
         "error: command line: rewrites.refusal_detectors: unknown detector 'polite'")
+
+
+def judging_responder():
+    """Rewrites as sentiment_responder does, and answers the LLM judge's questions as a good judge
+    would: the letter of the description that fits (the template's rule decides), with its
+    log-probabilities 0.9 / 0.1."""
+    template = build("dataset_templates", "synthetic_sentiment")
+    rewrite = sentiment_responder()
+
+    def option(prompt: str) -> str:
+        text = prompt.split('"""\n', 1)[1].split('\n"""', 1)[0]
+        first = prompt.split("\nA: ", 1)[1].split("\n", 1)[0]
+        return "A" if template.classify_text(text) == (first == template.w_string(True)) else "B"
+
+    def respond(prompt: str) -> str:
+        return option(prompt) if "Which of these two descriptions" in prompt else rewrite(prompt)
+
+    def logprobs(prompt: str, text: str) -> list:
+        other = "B" if text == "A" else "A"
+        return [[text, math.log(0.9)], [other, math.log(0.1)]]
+
+    return respond, logprobs
+
+
+def test_the_llm_judge_asks_through_the_engine_and_records_every_verdict(project_dir):
+    respond, logprobs = judging_responder()
+    fake = FakeOpenAI(respond, logprober=logprobs).start()
+    try:
+        extra = ("--judge.method=llm", "--judge.model=judge-model", "--judge.price_per_million_tokens=[1, 2]")
+        dry = run_script("create_dataset.py", *args(fake, "--rewrites.dry_run=true", *extra), env=ENV)
+        assert "judge: openai, model judge-model" in dry.stdout and "requests:                90 (0 answered" in dry.stdout
+        done = run_script("create_dataset.py", *args(fake, *extra), env=ENV)
+        records, meta = output_of(done)
+        judged = [body for body in fake.chat_received if body["model"] == "judge-model"]
+        distinct = {r["completions"][k] for r in records for k in ("original", "rewrite", "rewritten rewrite")}
+        # One request per distinct text: a rewritten rewrite identical to its original is judged once.
+        assert len(judged) == len(distinct) and all(b["logprobs"] and b["top_logprobs"] == 5 and b["max_tokens"] == 10
+                                         and b["temperature"] == 0.0 for b in judged)
+        # The originals were judged before any rewrite was asked for: a broken judge costs nothing.
+        first_rewrite = next(i for i, b in enumerate(fake.chat_received) if b["model"] != "judge-model")
+        assert all(b["model"] == "judge-model" for b in fake.chat_received[:30]) and first_rewrite == 30
+        for record in records:
+            assert {v["by"] for v in record["judge"].values()} == {"llm logprobs"}
+            assert all(v["confidence"] == pytest.approx(0.9) for v in record["judge"].values())
+        counts = meta["counts"]
+        assert counts["judge agreement with dataset W share"] == 1.0 and counts["judge api requests"] == 90
+        assert counts["judge api cost_usd"] == pytest.approx(round((counts["judge api prompt_tokens"] * 1 +
+                                                                    counts["judge api completion_tokens"] * 2) / 1e6, 4))
+        assert meta["templates"]["judge"]["model"] == "judge-model"
+        # A rerun asks the judge nothing again.
+        before = len(fake.chat_received)
+        output_of(run_script("create_dataset.py", *args(fake, *extra), env=ENV))
+        assert len(fake.chat_received) == before
+    finally:
+        fake.stop()
+
+
+def test_a_judge_that_cannot_be_reached_fails_before_any_rewrite_is_paid_for(server, project_dir):
+    done = run_script("create_dataset.py", *args(server, "--judge.method=llm", "--judge.base_url=http://127.0.0.1:9/v1",
+                                                 "--rewrites.max_retries=0"), env=ENV)
+    records, meta = output_of(done)
+    assert server.chat_received and all("Which of these two descriptions" not in b["messages"][0]["content"]
+                                        for b in server.chat_received)
+    assert all(r["judge"]["original"]["failure"].startswith("judge request failed") for r in records)

@@ -85,6 +85,17 @@ def test_dataset_template_contract(name, models_dir):
     if template.classify_text is not None:
         for row, _ in decided[:5]:
             assert template.classify_text(template.get_original_completion(row)) in (True, False, None)
+    if template.classify_texts is not None:
+        texts = [template.get_original_completion(row) for row, _ in decided[:5]]
+        found = template.classify_texts(texts)
+        assert len(found) == len(texts)
+        for text, (w, confidence) in zip(texts, found):
+            assert w is template.classify_text(text), "the batch rule and the one-text rule must agree"
+            assert w is None or 0.5 <= confidence <= 1.0
+    if template.rewrite_check is not None:
+        for row, _ in decided[:5]:
+            text = template.get_original_completion(row)
+            assert template.rewrite_check(text, text) is None, "a text that keeps its form passes the check"
     if template.oracle_counterfactual is not None and template.classify_text is not None:
         for row, w in decided:
             flipped = template.oracle_counterfactual(template.get_original_completion(row), not w)

@@ -65,7 +65,7 @@ def check_records(records: list[dict], by: set[str]) -> None:
 
 
 def test_create_dataset_through_transformers_serve_with_the_llm_judge(smollm2, project_dir):
-    args = ["--config", str(REPO / "configs/demo_llm.yaml"), f"--rewrites.base_url={smollm2.base_url}",
+    args = ["--config", str(REPO / "configs/synthetic_sentiment_vader_smollm2.yaml"), f"--rewrites.base_url={smollm2.base_url}",
             "--rewrites.n_examples=10", "--rewrites.timeout=300"]
     before = smollm2.chat_requests()
     records, meta = output_of(run_script("create_dataset.py", *args))
