@@ -208,10 +208,9 @@ def dry_run(examples: list[Example], template, backend, backend_name: str, judge
     return plan
 
 
-def _cost(cost, batch: bool) -> str:
+def _cost(cost, batch: bool, section: str) -> str:
     if cost is None:
-        return ("no price (set rewrites.price_per_million_tokens, or judge.price_per_million_tokens, to "
-                "[input, output] dollars per million tokens to price this model on this server)")
+        return f"no price (this model on this server; {section}.price_per_million_tokens: [input, output] prices it)"
     return f"${cost:,.2f}" + (" (Batch API price, 50% off)" if batch else "")
 
 
@@ -221,7 +220,7 @@ def print_dry_run(plan: dict, model: str, batch: bool, judge: dict | None) -> No
              f"{plan['to_send']:,} to send)",
              f"  estimated input tokens:  {plan['input_tokens']:,}",
              f"  estimated output tokens: {plan['output_tokens']:,}",
-             f"  estimated cost:          {_cost(plan['cost_usd'], batch)}"]
+             f"  estimated cost:          {_cost(plan['cost_usd'], batch, 'rewrites')}"]
     asked = plan.get("judge")
     if judge is not None and asked is None:
         lines.append(f"judge: {judge['method']} (the template's rule): no requests")
@@ -231,7 +230,7 @@ def print_dry_run(plan: dict, model: str, batch: bool, judge: dict | None) -> No
                   f"{asked['to_send']:,} to send)",
                   f"  estimated input tokens:  {asked['input_tokens']:,}",
                   f"  estimated output tokens: {asked['output_tokens']:,} (at most judge.max_tokens each)",
-                  f"  estimated cost:          {_cost(asked['cost_usd'], judge['backend'] == 'openai_batch')}"]
+                  f"  estimated cost:          {_cost(asked['cost_usd'], judge['backend'] == 'openai_batch', 'judge')}"]
     print("\n".join(lines + ["nothing was sent"]))
 
 

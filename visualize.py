@@ -37,6 +37,7 @@ import re
 import sys
 from pathlib import Path
 
+from estimation import gate as effects_gate
 from reporting import figures
 from reporting import report
 from reporting import samples
@@ -53,7 +54,6 @@ OPTION_DEFAULTS = {"template_options": ("dataset_templates", "rewrites.dataset_n
                    "backend_options": ("rewriters", "rewrites.backend"),
                    "model_options": ("scoring_templates", "scoring.model")}
 MISSING = object()
-SELECTED = " (passed judge only)"
 
 
 def resolve_effects(entries: list[str], base: str, cfg: utils.Config, key: str) -> list[Path]:
@@ -211,7 +211,7 @@ def sweep_points(section: dict, cfg: utils.Config, raw: bool) -> tuple[list[tupl
 def labels(effects_list: list[dict], paths: list[Path]) -> list[str]:
     """'dataset, reward' per file (marked when the estimate is conditional on the judge's selection);
     files that would share a label also show their time stamp."""
-    names = [f"{e.get('dataset_name') or p.stem}{SELECTED if e.get('selection') else ''}, "
+    names = [f"{e.get('dataset_name') or p.stem}{effects_gate.LABEL if e.get('selection') else ''}, "
              f"{e.get('reward_key') or e.get('score') or '?'}" for e, p in zip(effects_list, paths)]
     stamps = [(re.findall(utils.STAMP_PATTERN, p.name) or [p.stem])[-1] for p in paths]
     return [f"{name} ({stamp})" if names.count(name) > 1 else name for name, stamp in zip(names, stamps)]

@@ -206,7 +206,8 @@ def _configuration(run: Run) -> list[tuple]:
     git = (run.effects_meta or {}).get("git") or {}
     rows = [("dataset", effects.get("dataset_name", "")),
             ("reward model", effects.get("score", "")), ("reward key", effects.get("reward_key", "")),
-            ("rewriter", ", ".join(f"{k} {v}" for k, v in templates.items() if k != "dataset") or "unknown"),
+            ("rewriter", ", ".join(f"{k} {v}" for k, v in templates.items() if k not in ("dataset", "judge")) or "unknown"),
+            ("attribute judge", ", ".join(f"{k} {v}" for k, v in (templates.get("judge") or {}).items()) or "not recorded"),
             ("template options", ", ".join(f"{k}={v}" for k, v in (_cfg(rewrites, "rewrites.template_options") or {}).items())
              or "defaults"),
             ("examples asked", _shown(_cfg(rewrites, "rewrites.smoke_test_examples" if _cfg(rewrites, "smoke_test")

@@ -15,7 +15,7 @@ import importlib, json, logging, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 names = ["utils", "create_dataset", "score_dataset", "treatment_effects", "visualize"]
-for package in ("dataset_templates", "scoring_templates", "rewriters"):
+for package in ("dataset_templates", "scoring_templates", "rewriters", "judges", "estimation", "reporting", "local_llm"):
     names.append(package)
     names += [f"{package}.{p.stem}" for p in sorted((Path(sys.argv[1]) / package).glob("*.py")) if not p.stem.startswith("_")]
 for name in names:

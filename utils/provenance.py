@@ -96,6 +96,9 @@ def read_meta(output: Path) -> dict | None:
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    # The HTTP clients log every request at INFO: thousands of lines that bury the progress bars.
+    for name in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
