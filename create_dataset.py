@@ -185,24 +185,21 @@ def dry_run(examples: list[Example], template, backend, backend_name: str, judge
     first = first_requests(examples, template)
     plan: dict = {"backend": backend_name, "requests": 2 * len(first), "to_send": 0, "cached": 0, "input_tokens": 0,
                   "output_tokens": 0, "cost_usd": 0.0}
-    made = {}
+    made: dict[str, str] = {}  # example id -> its first rewrite, where the cache holds one
     if hasattr(backend, "estimate"):
         done = backend.cached_results(first)
-        second = []
-        for ex, request in zip(examples, first):
-            result = done.get(request.custom_id)
-            text = result.text if result is not None and result.ok else ex.original
-            made[ex.id] = result is not None and result.ok
-            second.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(text, ex.w), text, ex.w))
+        made = {ex.id: done[request.custom_id].text for ex, request in zip(examples, first)
+                if request.custom_id in done and done[request.custom_id].ok}
+        second = [RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(made.get(ex.id, ex.original), ex.w),
+                                 made.get(ex.id, ex.original), ex.w) for ex in examples]
         one, two = backend.estimate(first), backend.estimate(second)
         plan.update({key: one[key] + two[key] for key in SUMMED})
         plan["cost_usd"] = backend.price(plan["input_tokens"], plan["output_tokens"])
     if judge is not None:
-        # Rewrites not made yet are judged by their stand-ins (the originals), all to be sent.
+        # Texts that do not exist yet are judged by their stand-ins (the originals), all to be sent.
         known = [(f"{ex.id}:original", ex.original) for ex in examples] if judge_originals else []
-        known += [(f"{ex.id}:{REWRITE}", request.text) for ex, request in zip(examples, second) if made.get(ex.id)] \
-            if made else []
-        guessed = [(f"{ex.id}:{REWRITE}", ex.original) for ex in examples if not made.get(ex.id)]
+        known += [(f"{ex.id}:{REWRITE}", made[ex.id]) for ex in examples if ex.id in made]
+        guessed = [(f"{ex.id}:{REWRITE}", ex.original) for ex in examples if ex.id not in made]
         guessed += [(f"{ex.id}:{REWRITTEN_REWRITE}", ex.original) for ex in examples]
         plan["judge"] = judge.estimate(known, guessed)
     return plan
@@ -290,6 +287,11 @@ def main(argv: list[str] | None = None) -> None:
         judge.check(chosen[0].original)
         if cfg["judge"]["originals"]:
             found = judge.judge([(ex.id, ex.original) for ex in chosen], desc="judging W of the originals")
+            unanswered = [v.failure for v in found.values() if (v.failure or "").startswith("judge request failed")]
+            if len(unanswered) == len(found):
+                raise utils.RateError(f"{cfg.source('judge.method')}: the judge answered none of the {len(found)} "
+                                      f"originals ({unanswered[0]}); nothing was rewritten. Check judge.base_url and "
+                                      "judge.model, or set judge.method")
             originals = {key: verdict.as_record() for key, verdict in found.items()}
     results = rewrite_twice(chosen, template, backend)
     records = [make_record(ex, results, template) for ex in chosen]

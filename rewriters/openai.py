@@ -96,8 +96,8 @@ class ConcurrencyLimit:
         return time.monotonic()
 
     async def release(self, started: float, outcome: str) -> None:
-        """`outcome`: "answered" (any HTTP answer but a 429), "slow" (a timeout or a 429: halve the
-        limit) or "error" (a dropped connection: says nothing about the server's pace)."""
+        """`outcome`: "answered" (any HTTP answer but a 429, and a refused or dropped connection,
+        which fails fast and holds no place in a queue) or "slow" (a timeout or a 429: halve the limit)."""
         async with self.condition:
             self.in_flight -= 1
             now = time.monotonic()
@@ -197,7 +197,7 @@ class OpenAIRewriter(EngineBackend):
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 timed_out = isinstance(exc, openai.APITimeoutError)
                 last = "timeout" if timed_out else f"connection error: {exc}"
-                await gate.release(started, "slow" if timed_out else "error")
+                await gate.release(started, "slow" if timed_out else "answered")
             except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
                 last = f"malformed response: {str(exc)[:200]}"
                 await gate.release(started, "answered")
