@@ -122,6 +122,22 @@ def rewrite_twice(examples: list[Example], template, backend) -> dict[str, Rewri
     return {**first, **second}
 
 
+def judge_originals(judge, examples: list[Example], cfg) -> dict[str, dict]:
+    """The judge's verdicts on the originals, by example id, before any rewrite is asked for: the
+    judge may load a classifier, and its first requests try its endpoint, so either fails before
+    anything is paid for rewrites. A judge that answers none of them stops the run."""
+    judge.check(examples[0].original)
+    if not cfg["judge"]["originals"]:
+        return {}
+    found = judge.judge([(ex.id, ex.original) for ex in examples], desc="judging W of the originals")
+    unanswered = [v.failure for v in found.values() if (v.failure or "").startswith("judge request failed")]
+    if len(unanswered) == len(found):
+        raise utils.RateError(f"{cfg.source('judge.method')}: the judge answered none of the {len(found)} originals "
+                              f"({unanswered[0]}); nothing was rewritten. Check judge.base_url and judge.model, or set "
+                              "judge.method")
+    return {key: verdict.as_record() for key, verdict in found.items()}
+
+
 def judge_completions(judge, records: list[dict], keys: tuple[str, ...], desc: str) -> None:
     """The judge's verdict on every completion under `keys` that exists, into record["judge"]."""
     items = [(f"{r['id']}:{key}", r["completions"][key]) for r in records for key in keys
@@ -280,19 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         print_dry_run(plan, model, getattr(backend, "batch", False), judge_info if judge else None)
         return
 
-    originals = {}
-    if judge is not None:
-        # The judge may load a classifier, and judging the originals first tries its endpoint:
-        # either fails before anything is paid for rewrites, not after.
-        judge.check(chosen[0].original)
-        if cfg["judge"]["originals"]:
-            found = judge.judge([(ex.id, ex.original) for ex in chosen], desc="judging W of the originals")
-            unanswered = [v.failure for v in found.values() if (v.failure or "").startswith("judge request failed")]
-            if len(unanswered) == len(found):
-                raise utils.RateError(f"{cfg.source('judge.method')}: the judge answered none of the {len(found)} "
-                                      f"originals ({unanswered[0]}); nothing was rewritten. Check judge.base_url and "
-                                      "judge.model, or set judge.method")
-            originals = {key: verdict.as_record() for key, verdict in found.items()}
+    originals = judge_originals(judge, chosen, cfg) if judge is not None else {}
     results = rewrite_twice(chosen, template, backend)
     records = [make_record(ex, results, template) for ex in chosen]
     for record in records:
