@@ -270,13 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     backend_name = section["backend"] or template.backend
     model = section["model"] or template.model
     temperature = section["temperature"] if section["temperature"] is not None else template.temperature
-    try:
-        backend = utils.build_from_module("rewriters", backend_name, "rewrites.backend", "rewrites.backend_options",
-                                          cfg, template, model, temperature, section["seed"], dict(section))
-    except utils.RateError as exc:
-        if getattr(exc, "key", None):  # a backend's complaint about one setting: name the file it came from
-            raise utils.RateError(f"{cfg.source(exc.key)}: {exc}") from None
-        raise
+    backend = utils.build_from_module("rewriters", backend_name, "rewrites.backend", "rewrites.backend_options",
+                                      cfg, template, model, temperature, section["seed"], dict(section))
     logger.info("dataset template %s, rewriter backend %s (model %s, temperature %s)",
                 template.name, backend_name, model, temperature)
     judge = judges.build(cfg, template, backend, backend_name, model)

@@ -116,19 +116,14 @@ def build(cfg, template, rewriter, rewriter_backend: str, rewriter_model: str):
     model = section["model"] or rewriter_model
     rewrites = cfg["rewrites"]
     settings = {**rewrites, "base_url": section["base_url"] or rewrites["base_url"], "max_tokens": section["max_tokens"],
-                "logprobs": section["logprobs"], "cache": rewrites["cache"],
+                "logprobs": section["logprobs"],
                 "price_per_million_tokens": section["price_per_million_tokens"] or (
                     rewrites["price_per_million_tokens"] if section["model"] is None else None)}
     options_key = "judge.backend_options"
     if not section["backend_options"] and name == rewriter_backend:
         options_key = "rewrites.backend_options"  # the same backend: the same weights, files and sizes
-    try:
-        backend = utils.build_from_module("rewriters", name, "judge.backend", options_key, cfg, template, model,
-                                          0.0, rewrites["seed"], settings, "judge")
-    except utils.RateError as exc:
-        if getattr(exc, "key", None):
-            raise utils.RateError(f"{cfg.source(exc.key)}: {exc}") from None
-        raise
+    backend = utils.build_from_module("rewriters", name, "judge.backend", options_key, cfg, template, model, 0.0,
+                                      rewrites["seed"], settings, "judge")
     if not _calls_a_model(backend):
         raise utils.RateError(f"{cfg.source('judge.backend')}: judge.backend '{name}' calls no model; "
                               f"the llm judge needs openai, openai_batch or transformers")

@@ -74,7 +74,6 @@ class EngineBackend:
         self.name = name
         self.model = model
         self.temperature = temperature
-        self.section = section
         self.settings = engine_settings(settings, section)
         self.detector = FailureDetector(self.settings["refusal_detectors"], self.settings["refusal_patterns"])
         self.stats: Counter = Counter()

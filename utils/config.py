@@ -261,8 +261,14 @@ def find_module(package: str, name: str, key: str, cfg: Config):
 
 def build_from_module(package: str, name: str, key: str, options_key: str, cfg: Config, *args):
     """Import the module `name` (set by config key `key`), merge its OPTIONS with the dict at
-    `options_key`, and call its builder."""
+    `options_key`, and call its builder. A builder's complaint about one setting (a RateError with a
+    `key`) is given the file that setting came from."""
     module = find_module(package, name, key, cfg)
     section, field = options_key.split(".")
     options = merge_options(cfg[section][field], module.OPTIONS, options_key, cfg.sources)
-    return module.build(options, *args)
+    try:
+        return module.build(options, *args)
+    except RateError as exc:
+        if getattr(exc, "key", None):
+            raise RateError(f"{cfg.source(exc.key)}: {exc}") from None
+        raise
