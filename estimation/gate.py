@@ -63,8 +63,8 @@ def selection_counts(records: list[dict]) -> dict:
     """Examples kept and dropped by effects.passed_judge_only, per W group (before other drops)."""
     counts: dict = {}
     for record in records:
-        w = record.get("w_original")
-        if not isinstance(w, (bool, int)) or w not in (0, 1):
+        w = judge_efficacy.w_of(record)
+        if w is None:
             continue
         group = counts.setdefault(f"W={int(w)}", {"kept": 0, "dropped": 0})
         group["kept" if judge_efficacy.passed(record) else "dropped"] += 1

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from judges.efficacy import w_of
 import utils
 
 logger = logging.getLogger(__name__)
@@ -83,15 +84,6 @@ def check_completion_keys(records: list[dict], reward_key: str, keys: dict[str, 
                                   f"rewards there: {sorted(seen)}")
 
 
-def _w_value(value) -> bool | None:
-    # JSON true/false, or 0/1 as some original-format files store it; anything else is unclassified
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    return None
-
-
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -106,7 +98,7 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
     kept_w: list[bool] = []
     kept: dict[str, list[float]] = {name: [] for name in keys}
     for record in records:
-        w = _w_value(record.get("w_original"))
+        w = w_of(record)
         if w is None:
             dropped["W unknown"] += 1
             continue

@@ -20,7 +20,8 @@ from typing import Optional
 ROUNDS = (("first rewrite", "rewrite"), ("second rewrite", "rewritten rewrite"))
 
 
-def _w(record: dict) -> Optional[bool]:
+def w_of(record: dict) -> Optional[bool]:
+    """The record's W: a JSON boolean, or 0/1 as original-format files store it; else None."""
     w = record.get("w_original")
     if isinstance(w, bool):
         return w
@@ -37,7 +38,7 @@ def has_verdicts(records: list[dict]) -> bool:
 
 def passed(record: dict) -> Optional[bool]:
     """Whether both rewrites passed the judge (None: the record has no verdicts or no W)."""
-    w = _w(record)
+    w = w_of(record)
     if w is None or not isinstance(record.get("judge"), dict):
         return None
     return verdict(record, "rewrite") == (not w) and verdict(record, "rewritten rewrite") == w
@@ -55,7 +56,7 @@ def efficacy(records: list[dict]) -> dict:
         for group in (True, False):
             judged = passed_n = undecided = 0
             for record in records:
-                if _w(record) is not group or not isinstance(record.get("judge"), dict):
+                if w_of(record) is not group or not isinstance(record.get("judge"), dict):
                     continue
                 completions = record.get("completions") or {}
                 if completions.get(key) is None:
@@ -72,15 +73,15 @@ def efficacy(records: list[dict]) -> dict:
                          "share": round(passed_n / judged, 4) if judged else None})
     both = {}
     for group in (True, False):
-        members = [r for r in records if _w(r) is group and isinstance(r.get("judge"), dict)]
+        members = [r for r in records if w_of(r) is group and isinstance(r.get("judge"), dict)]
         if members:
             both[f"W={int(group)}"] = {"passed": sum(bool(passed(r)) for r in members), "examples": len(members)}
     originals = [(r, verdict(r, "original")) for r in records
-                 if _w(r) is not None and "original" in (r.get("judge") or {})]
+                 if w_of(r) is not None and "original" in (r.get("judge") or {})]
     agreement = None
     if originals:
         decided = [(r, v) for r, v in originals if v is not None]
-        agree = sum(v == _w(r) for r, v in decided)
+        agree = sum(v == w_of(r) for r, v in decided)
         agreement = {"agree": agree, "judged": len(originals), "undecided": len(originals) - len(decided),
                      "share": round(agree / len(originals), 4)}
     return {"rows": rows, "both_passed": both, "agreement": agreement}
