@@ -80,28 +80,34 @@ score_dataset: venv
 	  $(PY) $@.py --config "$(CONFIG)" $(ARGS); \
 	fi
 
+# The chained targets give every phase one run id (`--run`): each phase's `latest` is then the file
+# the phase before it wrote in this run, never another run's.
+ifndef RUN_ID
+RUN_ID := $(shell date +%Y%m%d_%H%M%S)-$(shell echo $$PPID)
+endif
+
 pipeline: venv
 	@if [ "$(RUN)" = slurm ]; then \
-	  slurm/pipeline.sh "$(CONFIG)" $(ARGS); \
+	  RUN_ID="$(RUN_ID)" slurm/pipeline.sh "$(CONFIG)" $(ARGS); \
 	else \
-	  for phase in $(PHASES); do $(MAKE) --no-print-directory $$phase RUN=local || exit 1; done; \
+	  for phase in $(PHASES); do $(MAKE) --no-print-directory $$phase RUN=local ARGS="$(ARGS) --run=$(RUN_ID)" || exit 1; done; \
 	fi
 
 demo: venv
-	@for phase in $(PHASES); do $(PY) $$phase.py --config config.yaml $(ARGS) || exit 1; done
+	@for phase in $(PHASES); do $(PY) $$phase.py --config config.yaml --run=$(RUN_ID) $(ARGS) || exit 1; done
 
 # A real model through a real server: `transformers serve` runs while the four phases do, then stops.
 LLM_PORT ?= 8765
 demo-llm: venv
 	@$(PY) -m local_llm.serve --port $(LLM_PORT) -- bash -c 'for phase in $(PHASES); do \
-	  $(PY) $$phase.py --config configs/synthetic_sentiment_vader_smollm2.yaml --rewrites.base_url=http://127.0.0.1:$(LLM_PORT)/v1 $(ARGS) \
-	  || exit 1; done'
+	  $(PY) $$phase.py --config configs/synthetic_sentiment_vader_smollm2.yaml --rewrites.base_url=http://127.0.0.1:$(LLM_PORT)/v1 \
+	  --run=$(RUN_ID) $(ARGS) || exit 1; done'
 
 serve-llm: venv
 	@$(PY) -m local_llm.serve --port $(LLM_PORT)
 
 smoke: venv
-	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true $(ARGS) || exit 1; done
+	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true --run=$(RUN_ID) $(ARGS) || exit 1; done
 
 test: venv
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ Backends (`rewrites.backend`): openai (concurrent chat completions), openai_batc
 transformers (a local chat model), simulated (the offline demo). Every answer of a model is cached
 under PROJECT_DIR/data/cache/, so rerunning after a crash sends only what had not finished.
 
-Writes PROJECT_DIR/data/rewrites/<dataset>_dataset[_smoke_test]_<YYYYmmdd_HHMMSS>.jsonl and its
+Writes PROJECT_DIR/data/rewrites/<dataset>_dataset[_smoke_test]_<stamp>.jsonl and its
 .meta.json sidecar (counts: failures by reason, rewrite efficacy per direction, the judge's agreement
 with the dataset's W, requests, tokens and cost of rewriter and judge), and prints the output path.
 """
@@ -308,9 +308,9 @@ def main(argv: list[str] | None = None) -> None:
         counts.update({f"judge api {key}": value for key, value in judge.summary().items()})
         log_efficacy(efficacy, cfg["effects"]["min_efficacy"], judge_info.get("model") or judge_info["method"])
 
-    output = utils.new_output_path("rewrites", f"{template.name}_dataset", cfg.smoke, "jsonl")
+    output, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "rewrites", template.name), "jsonl")
     utils.write_jsonl(output, records)
-    utils.write_meta(output, script="create_dataset.py", cfg=cfg, started_at=started, counts=counts,
+    utils.write_meta(output, script="create_dataset.py", cfg=cfg, started_at=started, counts=counts, artifact=artifact,
                      templates={"dataset": template.name, "backend": backend_name, "model": model,
                                 "temperature": temperature, "judge": judge_info},
                      extra={"efficacy": efficacy, "changes": judge_changes.summary(records)})

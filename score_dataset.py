@@ -12,13 +12,14 @@ Usage:
 
 Reads the latest rewrites file of the dataset (or `scoring.dataset_filename`; with
 `scoring.dataset_folder: scored`, a scored file to add models to), writes
-PROJECT_DIR/data/scored/<dataset>_<model>[_smoke_test]_scored_<YYYYmmdd_HHMMSS>.jsonl (named after the
-first model) and its .meta.json sidecar, and prints the output path.
+PROJECT_DIR/data/scored/<dataset>_<model>_scored[_smoke_test]_<stamp>.jsonl (named after the first
+model scored) and its .meta.json sidecar, and prints the output path.
 
 `scoring.model: hf:<local path or hub id>` scores with any Hugging Face sequence classifier.
 Finished chunks are checkpointed under PROJECT_DIR/data/cache/scoring/; rerunning the same command
 after a crash resumes from them. `--shard=i/N` (the same as `--scoring.shard=i/N`) scores every N-th
-example starting at i (0 <= i < N) into `..._scored_shard-i-of-N_<stamp>.jsonl`; `--merge` then joins
+example starting at i (0 <= i < N) into
+PROJECT_DIR/data/scored/<dataset>_<model>_scored_shard-<i>-of-<N>[_smoke_test]_<stamp>.jsonl; `--merge` then joins
 the newest complete set of shards of the same input (or the files listed) into the usual output,
 checking that every example id appears exactly once.
 """
@@ -175,19 +176,16 @@ def main(argv: list[str] | None = None) -> None:
     section = cfg["scoring"]
     values = model_values(cfg)
     dataset = utils.dataset_key(cfg, "scoring")
-    base = f"{dataset}_{utils.slug(values[0])}_scored"
     if merge is not None:
-        output = scoring_shards.merge(cfg, base, merge, started)
+        output = scoring_shards.merge(cfg, dataset, values[0], merge, started)
         print(output)
         return
     check_engine_settings(cfg)
     prepared = prepare_models(cfg, values)
     shard = scoring_shards.parse_shard(section["shard"], cfg)
 
-    folder = section["dataset_folder"]
-    input_base = f"{dataset}_dataset" if folder == "rewrites" else f"{dataset}_*_scored"
-    source = utils.resolve_input(folder, input_base, cfg.smoke, section["dataset_filename"], "scoring.dataset_filename",
-                                 cfg)
+    source = utils.artifacts.resolve(section["dataset_folder"], section["dataset_filename"], "scoring.dataset_filename",
+                                     cfg, dataset)
     records = utils.read_records(source)
     check_records(records, source)
     logger.info("read %d records from %s", len(records), source)
@@ -198,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from scoring import engine as scoring_engine
 
-    summaries, scored, checkpoints = {}, [], []
+    summaries, scored, scored_values, checkpoints = {}, [], [], []
     for value, module, options in prepared:
         model = module.build(options)
         try:
@@ -213,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
             summaries[model.name] = {"reward_key": model.reward_key, **(model.info or {}),
                                      **score_model(records, model, cfg, checkpoint)}
             scored.append(model)
+            scored_values.append(value)
             checkpoints.append(checkpoint)
         finally:
             if model.close:
@@ -221,11 +220,15 @@ def main(argv: list[str] | None = None) -> None:
         raise utils.RateError(f"{cfg.source('scoring.rescore')}: every model of the run already has its rewards in "
                               f"{source}; set scoring.rescore=true to score again")
 
-    out_base = f"{base}_shard-{shard[0]}-of-{shard[1]}" if shard else base
-    output = utils.new_output_path("scored", out_base, cfg.smoke, "jsonl")
+    # Named after the first model scored; every model whose rewards the file holds is in its identity.
+    before = [m for m in (utils.artifacts.identity(source) or utils.artifacts.Artifact("scored", dataset)).models
+              if m not in scored_values]
+    wanted = utils.artifacts.of(cfg, "scored", dataset, [*scored_values, *before],
+                                part=f"shard-{shard[0]}-of-{shard[1]}" if shard else None)
+    output, artifact = utils.artifacts.new_path(wanted, "jsonl")
     utils.write_jsonl(output, records)
     n_texts = sum(s["texts"] for s in summaries.values())
-    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, inputs=[source],
+    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
                      templates={"scoring": scored[0].name, "reward_key": scored[0].reward_key,
                                 "models": [m.name for m in scored], "reward_keys": [m.reward_key for m in scored],
                                 "shard": section["shard"]},

@@ -24,9 +24,9 @@ Usage:
         [--effects.dataset_filename="[latest, other_scored.jsonl]"] [--effects.bootstrap_resamples=2000]
 
 Reads the latest scored file (or each of `effects.dataset_filename`) and, for each reward key, writes
-PROJECT_DIR/effects/<dataset>_<model>[_<reward key>][_smoke_test]_treatment_effects_<YYYYmmdd_HHMMSS>.json
+PROJECT_DIR/effects/<dataset>_<model>[_<reward key>]_treatment_effects[_smoke_test]_<stamp>.json
 and its .meta.json sidecar; then one table of the whole run,
-PROJECT_DIR/effects/<dataset>_<model>[_smoke_test]_effects_table_<stamp>.csv and .md, and prints it.
+PROJECT_DIR/effects/<dataset>_<model>_effects_table[_smoke_test]_<stamp>.csv and .md, and prints it.
 """
 
 from __future__ import annotations
@@ -241,9 +241,9 @@ def format_table(rows: list[dict], alpha: float) -> str:
     return "\n".join(lines)
 
 
-def write_run_tables(rows: list[dict], alpha: float, base: str, smoke: bool) -> tuple:
+def write_run_tables(rows: list[dict], alpha: float, artifact) -> tuple:
     """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem."""
-    csv_path = utils.new_output_path("effects", f"{base}_effects_table", smoke, "csv")
+    csv_path, artifact = utils.artifacts.new_path(artifact, "csv")
     columns = ["dataset", "reward_key", *ROW_KEYS] + (["boot_ci_low", "boot_ci_high"] if any(
         "boot_ci_low" in row for row in rows) else [])
 
@@ -255,7 +255,7 @@ def write_run_tables(rows: list[dict], alpha: float, base: str, smoke: bool) -> 
 
     utils.atomic_write(csv_path, write_csv)
     md_path = utils.atomic_write(csv_path.with_suffix(".md"), lambda h: h.write(format_table(rows, alpha) + "\n"))
-    return csv_path, md_path
+    return csv_path, md_path, artifact
 
 
 def check_settings(cfg) -> None:
@@ -350,12 +350,13 @@ def main(argv: list[str] | None = None) -> None:
             results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
                             "input_file": str(source), "examples_read": len(records), "dropped": dropped,
                             **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
-            base = f"{plan['label']}_{utils.slug(plan['model'])}"
-            base += f"_{utils.slug(reward_key)}" if len(reward_keys) > 1 else ""
-            output = utils.new_output_path("effects", f"{base}_treatment_effects", cfg.smoke, "json")
+            wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
+                                        named_key=len(reward_keys) > 1)
+            output, artifact = utils.artifacts.new_path(wanted, "json")
             utils.write_json(output, results)
             n_used = results["Y1_count"] + results["Y0_count"]
             utils.write_meta(output, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=[source],
+                             artifact=artifact,
                              templates={"reward_key": reward_key},
                              counts={"examples_read": len(records), "examples_used": n_used, "n1": results["Y1_count"],
                                      "n0": results["Y0_count"], "dropped": dropped, "dropped_earlier": upstream})
@@ -363,8 +364,9 @@ def main(argv: list[str] | None = None) -> None:
             outputs.append(output)
             run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
 
-    csv_path, md_path = write_run_tables(run_rows, section["alpha"], f"{dataset}_{utils.slug(score)}", cfg.smoke)
-    utils.write_meta(csv_path, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=outputs,
+    csv_path, md_path, table = write_run_tables(run_rows, section["alpha"],
+                                                utils.artifacts.of(cfg, "table", dataset, [score]))
+    utils.write_meta(csv_path, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=outputs, artifact=table,
                      counts={"rows": len(run_rows), "tables": [str(csv_path), str(md_path)]})
     if section["passed_judge_only"]:
         headlines.append(f"NOTE: every estimate below is {effects_gate.SELECTION}.")

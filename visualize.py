@@ -20,11 +20,11 @@ Usage:
         --visualize.sweep_key=rewrites.template_options.p_typos_given_negative
 
 Each effects entry is `latest`, a path, or a glob pattern (relative to . or to PROJECT_DIR/effects).
-Writes, under PROJECT_DIR/plots, with a .meta.json sidecar each:
-    <base>_estimates[_smoke_test]_<stamp>.png and .pdf     the forest plot
-    <base>_report[_smoke_test]_<stamp>.html and .md        the report
-    <base>_report[_smoke_test]_<stamp>/                    the report's other figures and samples
-where <base> is <dataset>_<model>, or `comparison` when the effects files differ in either.
+Writes, with a .meta.json sidecar each:
+    PROJECT_DIR/plots/<dataset>_<model>_estimates[_smoke_test]_<stamp>.png   the forest plot (and .pdf)
+    PROJECT_DIR/plots/<dataset>_<model>_report[_smoke_test]_<stamp>.html     the report (and .md)
+    PROJECT_DIR/plots/<dataset>_<model>_report[_smoke_test]_<stamp>/         its other figures and samples
+where <dataset>_<model> is `comparison` when the effects files differ in either.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import glob
 import importlib
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 
@@ -56,8 +55,9 @@ OPTION_DEFAULTS = {"template_options": ("dataset_templates", "rewrites.dataset_n
 MISSING = object()
 
 
-def resolve_effects(entries: list[str], base: str, cfg: utils.Config, key: str) -> list[Path]:
-    """Each entry as `latest`, a path, or a glob pattern; in order, without repeats."""
+def resolve_effects(entries: list[str], base: tuple, cfg: utils.Config, key: str) -> list[Path]:
+    """Each entry as `latest` (the effects of `base`, (dataset, model)), a path, or a glob pattern;
+    in order, without repeats."""
     paths: list[Path] = []
     for entry in entries:
         if not isinstance(entry, str):
@@ -70,7 +70,7 @@ def resolve_effects(entries: list[str], base: str, cfg: utils.Config, key: str) 
                                       f"{utils.folder('effects')})")
             paths += [Path(p).resolve() for p in found]
         else:
-            paths.append(utils.resolve_input("effects", base, cfg.smoke, entry, key, cfg))
+            paths.append(utils.artifacts.resolve("effects", entry, key, cfg, *base))
     return list(dict.fromkeys(paths))
 
 
@@ -104,28 +104,6 @@ def complete_rows(effects: dict, path: Path, raw: bool) -> list[dict]:
         raise utils.RateError(f"{path}: no positive reward_std to turn effects into effect sizes; "
                               "set visualize.raw=true to plot in reward units")
     return rows
-
-
-def lineage(path: Path) -> list[Path]:
-    """The file, then its inputs, then theirs: the chain recorded in the sidecars."""
-    chain, queue = [], [Path(path)]
-    while queue:
-        current = queue.pop(0)
-        if current in chain:
-            continue
-        chain.append(current)
-        meta = utils.read_meta(current)
-        queue.extend(Path(item["path"]) for item in (meta or {}).get("inputs", []))
-    return chain
-
-
-def find_meta(path: Path, script: str) -> dict | None:
-    """The sidecar of the nearest file upstream of `path` (itself included) that `script` wrote."""
-    for item in lineage(path):
-        meta = utils.read_meta(item)
-        if meta and meta.get("script") == script:
-            return meta
-    return None
 
 
 def scored_file(effects_path: Path, effects: dict) -> Path | None:
@@ -165,7 +143,7 @@ def _lookup(config: dict, dotted: str):
 def config_value(effects_path: Path, dotted: str):
     """The value a run used for a config key: from the sidecar of the phase that reads that section,
     else the first sidecar upstream that has it, else the template's or the schema's default."""
-    metas = [m for m in (utils.read_meta(p) for p in lineage(effects_path)) if m]
+    metas = [m for m in (utils.read_meta(p) for p in utils.artifacts.lineage(effects_path)) if m]
     if not metas:
         raise utils.RateError(f"{effects_path}: no .meta.json sidecar to read '{dotted}' from; "
                               "give the values as visualize.sweep_values")
@@ -191,7 +169,8 @@ def config_value(effects_path: Path, dotted: str):
 
 
 def sweep_points(section: dict, cfg: utils.Config, raw: bool) -> tuple[list[tuple[float, list[dict]]], list[Path]]:
-    paths = resolve_effects(section["sweep_files"], "", cfg, "visualize.sweep_files")
+    base = (utils.dataset_key(cfg, "visualize"), section["score"] or utils.scored_model(cfg))
+    paths = resolve_effects(section["sweep_files"], base, cfg, "visualize.sweep_files")
     given = section["sweep_values"]
     if given and len(given) != len(paths):
         raise utils.RateError(f"{cfg.source('visualize.sweep_values')}: visualize.sweep_values has {len(given)} "
@@ -213,13 +192,13 @@ def labels(effects_list: list[dict], paths: list[Path]) -> list[str]:
     files that would share a label also show their time stamp."""
     names = [f"{e.get('dataset_name') or p.stem}{effects_gate.LABEL if e.get('selection') else ''}, "
              f"{e.get('reward_key') or e.get('score') or '?'}" for e, p in zip(effects_list, paths)]
-    stamps = [(re.findall(utils.STAMP_PATTERN, p.name) or [p.stem])[-1] for p in paths]
+    stamps = [(utils.artifacts.identity(p).stamp if utils.artifacts.identity(p) else None) or p.stem for p in paths]
     return [f"{name} ({stamp})" if names.count(name) > 1 else name for name, stamp in zip(names, stamps)]
 
 
 def make_run(label: str, path: Path, effects: dict, section: dict) -> report.Run:
     run = report.Run(label, path, effects, complete_rows(effects, path, section["raw"]), utils.read_meta(path),
-                     find_meta(path, "create_dataset.py"), scored_file(path, effects))
+                     utils.artifacts.upstream_meta(path, "create_dataset.py"), scored_file(path, effects))
     if run.scored_path:
         records = utils.read_records(run.scored_path)
         keys = {"original": effects.get("w_original_key", "original"),
@@ -238,11 +217,11 @@ def check_section(section: dict, cfg: utils.Config) -> None:
 
 
 def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg: utils.Config,
-                    started: str) -> list[Path]:
-    """One effects file's score distributions and sample rewrites, into the report's folder."""
+                    started: str, stamp: str) -> list[Path]:
+    """One effects file's score distributions and sample rewrites, into the report's folder (the
+    report's stamp in their names)."""
     if not run.scored_path:
         return []
-    stamp = stamp_of(folder)
     run.distributions = folder / f"{name}_distributions_{stamp}.png"
     written = figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
                                           reward=run.effects.get("reward_key") or "")
@@ -261,10 +240,6 @@ def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg
     return written + [samples_md, run.samples_tex]
 
 
-def stamp_of(path: Path) -> str:
-    return re.findall(utils.STAMP_PATTERN, Path(path).name)[-1]
-
-
 def unique_names(runs: list[report.Run]) -> list[str]:
     """A file-name stem per run from its label; labels that slug alike get their position added."""
     names = [utils.slug(run.label.replace(", ", "_")) for run in runs]
@@ -280,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     dataset = utils.dataset_key(cfg, "visualize")
     score = section["score"] or utils.scored_model(cfg)
     entries = section["effects_filename"]
-    paths = resolve_effects([entries] if isinstance(entries, str) else entries,
-                            f"{dataset}_{utils.slug(score)}_treatment_effects", cfg, "visualize.effects_filename")
+    paths = resolve_effects([entries] if isinstance(entries, str) else entries, (dataset, score), cfg,
+                            "visualize.effects_filename")
     if not paths:
         raise utils.RateError(f"{cfg.source('visualize.effects_filename')}: visualize.effects_filename is empty")
     loaded = [load_effects(path) for path in paths]
@@ -293,35 +268,37 @@ def main(argv: list[str] | None = None) -> None:
     # The sweep's files are read before anything is written, so that a wrong key leaves no half run.
     points, sweep_inputs = sweep_points(section, cfg, raw) if section["sweep_files"] else ([], [])
     kinds = {(e.get("dataset_name", dataset), e.get("score", score)) for e in loaded}
-    base = f"{kinds.pop()[0]}_{utils.slug(loaded[0].get('score', score))}" if len(kinds) == 1 else "comparison"
+    # One dataset and model: the figures are of them; several: a comparison.
+    of_what = ((kinds.pop()[0], [loaded[0].get("score", score)]) if len(kinds) == 1 else ("comparison", []))
     reward = loaded[0].get("reward_key") if len({e.get("reward_key") for e in loaded}) == 1 else None
     alpha = loaded[0].get("alpha", 0.05)
 
     # Both names are taken before any drawing, so that the run's files usually share one time stamp.
-    forest = utils.new_output_path("plots", f"{base}_estimates", cfg.smoke, "png")
-    report_md = utils.new_output_path("plots", f"{base}_report", cfg.smoke, "md")
+    forest, forest_artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "estimates", *of_what), "png")
+    report_md, report_artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "report", *of_what), "md")
     warnings = [f"{run.label}: {line}" if len(runs) > 1 else line for run in runs for line in report.headlines(run)]
     outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
                                   reward=reward, warnings=warnings)
     counts = {"n1": loaded[0].get("Y1_count"), "n0": loaded[0].get("Y0_count")} if len(runs) == 1 else {"files": len(runs)}
-    utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts)
+    utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts,
+                     artifact=forest_artifact)
 
     # The report's other files live in a folder of its own name, so that plots/ holds one headline
     # figure and one report per run.
     folder = report_md.with_suffix("")
     folder.mkdir()
     for run, name in zip(runs, unique_names(runs)):
-        outputs += write_run_files(run, folder, name, section, cfg, started)
+        outputs += write_run_files(run, folder, name, section, cfg, started, report_artifact.stamp)
     sweep = None
     if points:
-        sweep = folder / f"{base}_sweep_{stamp_of(folder)}.png"
+        sweep = folder / f"{of_what[0]}_sweep_{report_artifact.stamp}.png"
         outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
                                       parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
         utils.write_meta(sweep, script="visualize.py", cfg=cfg, started_at=started, inputs=sweep_inputs,
                          counts={"points": len(points)})
 
     report_html = report_md.with_suffix(".html")
-    upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in lineage(path)))
+    upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in utils.artifacts.lineage(path)))
     files = [report_html, report_md, *outputs, *upstream]
     title = f"RATE report: {runs[0].label}" if len(runs) == 1 else f"RATE report: {len(runs)} effects files"
     blocks = report.report_blocks(runs, title=title, forest=forest, sweep=sweep, max_chars=section["sample_max_chars"],
@@ -329,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     markdown, page = report.to_markdown(blocks, report_md.parent), report.to_html(blocks, title)
     utils.atomic_write(report_html, lambda handle: handle.write(page))
     utils.atomic_write(report_md, lambda handle: handle.write(markdown))
-    utils.write_meta(report_html, script="visualize.py", cfg=cfg, started_at=started,
+    utils.write_meta(report_html, script="visualize.py", cfg=cfg, started_at=started, artifact=report_artifact,
                      inputs=[*paths, *[r.scored_path for r in runs if r.scored_path], *sweep_inputs])
     logger.info("wrote %s and %s", forest, report_html)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -38,9 +37,9 @@ def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
     """The scored files of this run, each `latest` or a path, resolved as for one file."""
     section = cfg["effects"]
     folder = section["dataset_folder"]
-    base = f"{dataset}_{utils.slug(score)}_scored" if folder == "scored" else f"{dataset}_dataset"
+    model = score if folder == "scored" else None
     names = as_list(section["dataset_filename"], "effects.dataset_filename", cfg)
-    sources = [utils.resolve_input(folder, base, cfg.smoke, name, "effects.dataset_filename", cfg) for name in names]
+    sources = [utils.artifacts.resolve(folder, name, "effects.dataset_filename", cfg, dataset, model) for name in names]
     repeated = sorted({str(p) for p in sources if sources.count(p) > 1})
     if repeated:
         raise utils.RateError(f"{cfg.source('effects.dataset_filename')}: effects.dataset_filename names "
@@ -125,19 +124,8 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
 
 
 def rewrites_meta(path: Path) -> dict | None:
-    """The sidecar of the rewrites file a scored (or rewrites) file comes from, found by following
-    the sidecars' inputs back to the one create_dataset.py wrote."""
-    queue, seen = [Path(path)], set()
-    while queue:
-        current = queue.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        meta = utils.read_meta(current) or {}
-        if meta.get("script") == "create_dataset.py":
-            return meta
-        queue.extend(Path(item["path"]) for item in meta.get("inputs", []))
-    return None
+    """The sidecar of the rewrites file a scored (or rewrites) file comes from."""
+    return utils.artifacts.upstream_meta(path, "create_dataset.py")
 
 
 def upstream_dropped(path: Path) -> dict[str, int]:
@@ -148,16 +136,9 @@ def upstream_dropped(path: Path) -> dict[str, int]:
 
 
 def describe_source(path: Path, dataset: str, score: str) -> tuple[str, str]:
-    """(dataset, score) of one input file in a run over several files: from its sidecar when
-    score_dataset.py wrote it, else from its name with the stamp, smoke mark and phase suffix removed
-    (and the configured score)."""
-    meta = utils.read_meta(path) or {}
-    if meta.get("script") == "score_dataset.py":
-        config = meta.get("config") or {}
-        name = (config.get("scoring") or {}).get("dataset_name") or (config.get("rewrites") or {}).get("dataset_name")
-        model = (meta.get("templates") or {}).get("scoring")
-        if name and model:
-            return name, model
-    stem = re.sub(rf"(_smoke_test)?_{utils.STAMP_PATTERN}(_smoke_test)?$", "", Path(path).stem)
-    stem = re.sub(r"_(scored|dataset)$", "", stem)
-    return stem or dataset, score
+    """(dataset, model) of one input file in a run over several files: what its sidecar says it is,
+    else the configured dataset and score with the file's name as the label."""
+    artifact = utils.artifacts.identity(path)
+    if artifact is not None:
+        return artifact.dataset, score if score in artifact.models else (artifact.model or score)
+    return Path(path).stem, score

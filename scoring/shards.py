@@ -2,13 +2,14 @@
 the shards back into one scored file identical to a single run's.
 
 Shard i of N takes examples i, i+N, i+2N, … of the input, so every shard gets a like share of long
-and short examples whatever the input's order. Shard outputs are named
-`<dataset>_<model>_scored_shard-<i>-of-<N>[_smoke_test]_<stamp>.jsonl`, which `latest` never takes
-for a finished scored file.
+and short examples whatever the input's order. A shard is a scored artifact with a part
+("shard-<i>-of-<N>"; utils/artifacts.py names it), which `latest` never takes for a finished
+scored file; the merge finds shards by their sidecars.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections import Counter
@@ -24,48 +25,60 @@ SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 def parse_shard(value: str | None, cfg: utils.Config) -> tuple[int, int] | None:
     if value is None:
         return None
-    match = SHARD.match(str(value))
-    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+    shard = parse_shard_text(value)
+    if shard is None or not 0 <= shard[0] < shard[1]:
         raise utils.RateError(f"{cfg.source('scoring.shard')}: scoring.shard must be 'i/N' with 0 <= i < N, got {value!r}")
-    return int(match.group(1)), int(match.group(2))
+    return shard
 
 
 def select(records: list[dict], index: int, count: int) -> list[dict]:
     return records[index::count]
 
 
-def _pattern(base: str, smoke: bool) -> re.Pattern:
-    return re.compile(rf"^{re.escape(base)}_shard-(?P<i>\d+)-of-(?P<n>\d+){utils.smoke_mark(smoke)}_"
-                      rf"(?P<stamp>{utils.STAMP_PATTERN})\.jsonl$")
-
-
-def _describe(path: Path, base: str, smoke: bool) -> dict:
-    match = _pattern(base, smoke).match(path.name)
+def _describe(path: Path) -> dict | None:
+    """A shard file as its sidecar records it, or None when it is no shard."""
     meta = utils.read_meta(path)
-    if not match or meta is None:
-        raise utils.RateError(f"{path}: not a shard of '{base}' with its .meta.json sidecar")
+    artifact = utils.artifacts.Artifact.from_meta((meta or {}).get("artifact"))
+    shard = parse_shard_text(((meta or {}).get("templates") or {}).get("shard"))
+    if artifact is None or not (artifact.part or "").startswith("shard-") or shard is None:
+        return None
     inputs = meta.get("inputs") or [{}]
-    return {"path": path, "i": int(match.group("i")), "n": int(match.group("n")), "stamp": match.group("stamp"),
+    return {"path": Path(path), "i": shard[0], "n": shard[1], "stamp": artifact.stamp, "artifact": artifact,
             "input": inputs[0].get("path"), "sha256": inputs[0].get("sha256"),
             "models": tuple((meta.get("templates") or {}).get("models") or ()), "meta": meta}
 
 
-def _find(base: str, smoke: bool, listed: list[str]) -> list[dict]:
-    """The shards to merge: the files listed, or the newest complete set found for `base`."""
-    if listed:
-        paths = []
-        for name in listed:
-            path = next((p for p in (Path(name), utils.folder("scored") / name) if p.is_file()), None)
-            if path is None:
-                raise utils.RateError(f"command line: --merge: no file '{name}' (looked in . and {utils.folder('scored')})")
-            paths.append(path.resolve())
-        return [_describe(p, base, smoke) for p in paths]
+def parse_shard_text(value) -> tuple[int, int] | None:
+    match = SHARD.match(str(value)) if value else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _find(cfg: utils.Config, dataset: str, model: str, listed: list[str]) -> list[dict]:
+    """The shards to merge: the files listed, or the newest complete set of this dataset and model
+    (and run, when set) found by their sidecars."""
     folder = utils.folder("scored")
-    pattern = _pattern(base, smoke)
-    shards = [_describe(p, base, smoke) for p in sorted(folder.glob("*.jsonl")) if pattern.match(p.name)]
+    if listed:
+        shards = []
+        for name in listed:
+            path = next((p for p in (Path(name), folder / name) if p.is_file()), None)
+            if path is None:
+                raise utils.RateError(f"command line: --merge: no file '{name}' (looked in . and {folder})")
+            found = _describe(path.resolve())
+            if found is None:
+                raise utils.RateError(f"{path}: not a shard of score_dataset.py with its .meta.json sidecar")
+            shards.append(found)
+        return shards
+    shards = []
+    for sidecar in sorted(folder.glob("*.meta.json")) if folder.is_dir() else []:
+        found = _describe(sidecar.with_name(sidecar.name[:-len(".meta.json")] + ".jsonl"))
+        if found and found["path"].is_file():
+            artifact = found["artifact"]
+            if (artifact.dataset, artifact.model, artifact.smoke) == (dataset, model, cfg.smoke) and (
+                    cfg["run"] is None or artifact.run == cfg["run"]):
+                shards.append(found)
     if not shards:
-        raise utils.RateError(f"--merge: no shard files '{base}_shard-<i>-of-<N>{utils.smoke_mark(smoke)}_<stamp>.jsonl' "
-                              f"in {folder}")
+        raise utils.RateError(f"--merge: no shard of '{dataset}' scored by '{model}'"
+                              f"{' (smoke test)' if cfg.smoke else ''} in {folder}")
     newest = max(shards, key=lambda s: (s["stamp"], s["path"].name))
     group = (newest["n"], newest["sha256"], newest["models"])
     return [s for s in shards if (s["n"], s["sha256"], s["models"]) == group]
@@ -104,9 +117,9 @@ def _check_ids(order: list, shard_records: dict[Path, list[dict]], source: Path)
             raise utils.RateError(f"--merge: {len(ids)} example id(s) of {source} {problem} in the shards: {shown}")
 
 
-def merge(cfg: utils.Config, base: str, listed: list[str], started: str) -> Path:
-    """Join a complete set of shards into `<base>[_smoke_test]_<stamp>.jsonl`, in the input's order."""
-    shards = sorted(_find(base, cfg.smoke, listed), key=lambda s: s["i"])
+def merge(cfg: utils.Config, dataset: str, model: str, listed: list[str], started: str) -> Path:
+    """Join a complete set of shards into one scored file, in the input's order."""
+    shards = sorted(_find(cfg, dataset, model, listed), key=lambda s: s["i"])
     _check_set(shards)
     source = Path(shards[0]["input"] or "")
     if not source.is_file():
@@ -122,7 +135,8 @@ def merge(cfg: utils.Config, base: str, listed: list[str], started: str) -> Path
     position = {i: p for p, i in enumerate(order)}
     merged = sorted((r for records in shard_records.values() for r in records), key=lambda r: position[r["id"]])
 
-    output = utils.new_output_path("scored", base, cfg.smoke, "jsonl")
+    whole = dataclasses.replace(shards[0]["artifact"], part=None, stamp=None, run=cfg["run"])
+    output, artifact = utils.artifacts.new_path(whole, "jsonl")
     utils.write_jsonl(output, merged)
     first = shards[0]["meta"]
     models: dict[str, dict] = {}
@@ -137,7 +151,7 @@ def merge(cfg: utils.Config, base: str, listed: list[str], started: str) -> Path
                 else:
                     total.setdefault(key, value)
     templates = {**(first.get("templates") or {}), "shard": None, "merged_shards": len(shards)}
-    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started,
+    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, artifact=artifact,
                      inputs=[source, *(s["path"] for s in shards)], templates=templates,
                      counts={"examples": len(merged), "texts_scored": sum(
                          (s["meta"].get("counts") or {}).get("texts_scored", 0) for s in shards), "models": models})

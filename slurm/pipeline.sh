@@ -7,11 +7,15 @@
 #
 # Environment (Make exports these): PARTITION, SHARDS, SBATCH_<phase> resources, SCORE_GPU_FLAGS,
 # SHARD_ARG (the override that picks a shard; `%a` becomes the array task id) and MERGE_ARG.
+#
+# Every phase gets the same `--run` id, so each one's `latest` is the output the phase before it wrote
+# in this chain, whatever else lands in PROJECT_DIR meanwhile (RUN_ID sets it; default: time and pid).
 set -euo pipefail
 config="${1:?usage: pipeline.sh CONFIG [ARGS...]}"
 shift
 here="$(cd "$(dirname "$0")" && pwd)"
 shards="${SHARDS:-1}"
+set -- "$@" "--run=${RUN_ID:-$(date +%Y%m%d_%H%M%S)-$$}"
 
 submit() {  # PHASE DEPENDENCY SBATCH_FLAGS [ARGS...]
   local phase="$1" dependency="$2" flags="$3"

@@ -60,22 +60,24 @@ def strict_json(path: Path):
 
 def test_two_files_and_two_reward_keys_give_one_json_each_and_one_run_table(project_dir, capsys):
     scored = project_dir / "data" / "scored"
-    write_jsonl(scored / "toya_x_scored_20240101_000000.jsonl", make_records(80, 0, ("m1", "m2")))
-    b = write_jsonl(scored / "toyb_mdl_scored_20240102_000000.jsonl", make_records(60, 1, ("m1",)))
-    utils.meta_path(b).write_text(json.dumps({"script": "score_dataset.py", "templates": {"scoring": "mdl"},
-                                              "config": {"scoring": {"dataset_name": "toyb"}}, "inputs": []}))
+    for name, dataset, model, records in (("toya_x_scored_20240101_000000.jsonl", "toya", "x", make_records(80, 0, ("m1", "m2"))),
+                                          ("toyb_mdl_scored_20240102_000000.jsonl", "toyb", "mdl", make_records(60, 1, ("m1",)))):
+        path = write_jsonl(scored / name, records)
+        artifact = utils.artifacts.Artifact("scored", dataset, (model,), stamp=name[-20:-6])
+        utils.meta_path(path).write_text(json.dumps({"script": "score_dataset.py", "artifact": artifact.as_meta(),
+                                                     "output": str(path), "inputs": []}))
     run_main("--effects.dataset_filename=[toya_x_scored_20240101_000000.jsonl, toyb_mdl_scored_20240102_000000.jsonl]",
              "--effects.reward_key=[m1, m2]")
     jsons = outputs(project_dir, "*_treatment_effects_*.json")
     names = [p.name.split("_treatment_effects_")[0] for p in jsons]
-    # file a holds both keys (so each name carries its key); file b only m1, named from its sidecar
-    assert names == ["toya_x_vader_m1", "toya_x_vader_m2", "toyb_mdl"]
+    # file a holds both keys (so each name carries its key); dataset and model come from each sidecar
+    assert names == ["toya_x_m1", "toya_x_m2", "toyb_mdl"]
     for path in jsons:
         assert utils.meta_path(path).is_file()
         effects = strict_json(path)
         assert effects["Y1_count"] + effects["Y0_count"] == (60 if "toyb" in path.name else 80)
     m2 = strict_json(jsons[1])
-    assert m2["reward_key"] == "m2" and m2["dataset_name"] == "toya_x"
+    assert m2["reward_key"] == "m2" and m2["dataset_name"] == "toya" and m2["score"] == "x"
     # m2 = m1 + 1 on originals and + 2 on both rewrites: naive and RATE unchanged, single rewrite ATT
     # (original - rewrite) down by 1 and ATU (rewrite - original) up by 1, so each key was read on its own
     m1 = strict_json(jsons[0])
@@ -89,14 +91,14 @@ def test_two_files_and_two_reward_keys_give_one_json_each_and_one_run_table(proj
     rows = list(csv.DictReader(table.open()))
     assert list(rows[0]) == ["dataset", "reward_key", *te.ROW_KEYS]
     assert len(rows) == 3 * 9
-    assert {(r["dataset"], r["reward_key"]) for r in rows} == {("toya_x", "m1"), ("toya_x", "m2"), ("toyb", "m1")}
+    assert {(r["dataset"], r["reward_key"]) for r in rows} == {("toya", "m1"), ("toya", "m2"), ("toyb", "m1")}
     markdown = table.with_suffix(".md").read_text()
     assert markdown.startswith("| dataset | reward key | estimator | estimand |")
     assert "| toyb | m1 | RATE | ATU (ATC) |" in markdown
     meta = json.loads(utils.meta_path(table).read_text())
     assert [item["path"] for item in meta["inputs"]] == [str(p) for p in jsons]
     printed = capsys.readouterr().out
-    assert "| toya_x | m2 | RATE | ATE |" in printed and str(table) in printed
+    assert "| toya | m2 | RATE | ATE |" in printed and str(table) in printed
 
 
 def test_original_format_json_with_integer_w_is_read(project_dir):

@@ -1,5 +1,5 @@
-"""Files under PROJECT_DIR: `latest`, input resolution, output names, never-overwrite writes, record IO,
-provenance sidecars and group sharing."""
+"""Files under PROJECT_DIR: never-overwrite writes, record IO, provenance sidecars and group sharing
+(names and `latest`: tests/test_artifacts.py)."""
 
 from __future__ import annotations
 
@@ -29,176 +29,6 @@ def make_files(directory: Path, names_and_mtimes: list[tuple[str, float]]) -> No
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
-
-
-# --- latest ---------------------------------------------------------------------------------------
-
-
-def test_latest_uses_the_stamp_in_the_name_not_mtime(project_dir):
-    rewrites = project_dir / "data" / "rewrites"
-    # The newest stamp has the oldest mtime.
-    make_files(rewrites, [("imdb_dataset_20240103_000000.jsonl", 1_000),
-                          ("imdb_dataset_20240102_235959.jsonl", 2_000),
-                          ("imdb_dataset_20231231_120000.jsonl", 3_000)])
-    assert utils.latest("rewrites", "imdb_dataset", smoke=False) == rewrites / "imdb_dataset_20240103_000000.jsonl"
-
-
-def test_latest_separates_smoke_and_full_runs(project_dir):
-    rewrites = project_dir / "data" / "rewrites"
-    make_files(rewrites, [("imdb_dataset_20240101_000000.jsonl", 1),
-                          ("imdb_dataset_smoke_test_20240105_000000.jsonl", 1),
-                          ("imdb_dataset_smoke_test_20240102_000000.jsonl", 1),
-                          ("imdb_dataset_20240104_000000_smoke_test.jsonl", 1)])
-    assert utils.latest("rewrites", "imdb_dataset", smoke=False).name == "imdb_dataset_20240101_000000.jsonl"
-    assert utils.latest("rewrites", "imdb_dataset", smoke=True).name == "imdb_dataset_smoke_test_20240105_000000.jsonl"
-
-
-def test_latest_finds_original_rate_smoke_names(project_dir):
-    scored = project_dir / "data" / "scored"
-    make_files(scored, [("imdb_armorm_scored_20240102_000000_smoke_test.jsonl", 1),
-                        ("imdb_armorm_scored_smoke_test_20240101_000000.jsonl", 1),
-                        ("imdb_armorm_scored_20240109_000000.jsonl", 1)])
-    found = utils.latest("scored", "imdb_armorm_scored", smoke=True)
-    assert found.name == "imdb_armorm_scored_20240102_000000_smoke_test.jsonl"
-
-
-def test_latest_ignores_datasets_sharing_a_prefix(project_dir):
-    rewrites = project_dir / "data" / "rewrites"
-    make_files(rewrites, [("imdb_length_dataset_20240101_000000.jsonl", 1),
-                          ("imdb_length_v2_dataset_20240301_000000.jsonl", 1),
-                          ("imdb_length_dataset_v2_20240302_000000.jsonl", 1),
-                          ("xx_imdb_length_dataset_20240303_000000.jsonl", 1)])
-    found = utils.latest("rewrites", "imdb_length_dataset", smoke=False)
-    assert found.name == "imdb_length_dataset_20240101_000000.jsonl"
-
-
-def test_latest_ignores_sidecars_temp_files_and_other_extensions(project_dir):
-    effects = project_dir / "effects"
-    make_files(effects, [("imdb_x_treatment_effects_20240101_000000.json", 1),
-                         ("imdb_x_treatment_effects_20240102_000000.meta.json", 1),
-                         (".imdb_x_treatment_effects_20240103_000000.json.123.tmp", 1),
-                         ("imdb_x_treatment_effects_20240104_000000.csv", 1)])
-    found = utils.latest("effects", "imdb_x_treatment_effects", smoke=False, exts=("json",))
-    assert found.name == "imdb_x_treatment_effects_20240101_000000.json"
-
-
-def test_latest_wildcard_in_base(project_dir):
-    scored = project_dir / "data" / "scored"
-    make_files(scored, [("imdb_vader_scored_20240101_000000.jsonl", 3),
-                        ("imdb_hf-org-model_scored_20240102_000000.jsonl", 2),
-                        ("imdb_vader_scored_smoke_test_20240109_000000.jsonl", 1),
-                        ("imdb_dataset_20240110_000000.jsonl", 1)])
-    full = utils.latest("scored", "imdb_*_scored", smoke=False)
-    smoke = utils.latest("scored", "imdb_*_scored", smoke=True)
-    assert full.name == "imdb_hf-org-model_scored_20240102_000000.jsonl"
-    assert smoke.name == "imdb_vader_scored_smoke_test_20240109_000000.jsonl"
-
-
-def test_latest_wildcard_ignores_datasets_sharing_a_prefix(project_dir):
-    # `*` stands for a scoring template's key (or an hf- slug), so 'v2_vader' is not a model name
-    scored = project_dir / "data" / "scored"
-    make_files(scored, [("imdb_length_vader_scored_20240101_000000.jsonl", 1),
-                        ("imdb_length_v2_vader_scored_20240102_000000.jsonl", 1),
-                        ("imdb_length_notamodel_scored_20240103_000000.jsonl", 1)])
-    found = utils.latest("scored", "imdb_length_*_scored", smoke=False)
-    assert found.name == "imdb_length_vader_scored_20240101_000000.jsonl"
-
-
-@pytest.mark.parametrize("smoke", [False, True])
-def test_latest_raises_naming_the_folder(project_dir, smoke):
-    rewrites = project_dir / "data" / "rewrites"
-    make_files(rewrites, [("other_dataset_20240101_000000.jsonl", 1),
-                          (f"imdb_dataset{'' if smoke else '_smoke_test'}_20240101_000000.jsonl", 1)])
-    with pytest.raises(utils.RateError) as info:
-        utils.latest("rewrites", "imdb_dataset", smoke=smoke)
-    assert str(rewrites) in str(info.value) and "imdb_dataset" in str(info.value)
-
-
-def test_latest_raises_when_folder_missing(project_dir):
-    with pytest.raises(utils.RateError, match=re.escape(str(project_dir / "data" / "scored"))):
-        utils.latest("scored", "imdb_*_scored", smoke=False)
-
-
-# --- resolve_input --------------------------------------------------------------------------------
-
-
-def test_resolve_input_explicit_name_relative_to_phase_folder(project_dir):
-    cfg = utils.load_config(None)
-    scored = project_dir / "data" / "scored"
-    make_files(scored / "archive", [("imdb_length_sfairxc_scored_20240918_195038.jsonl", 1)])
-    make_files(scored, [("imdb_length_sfairxc_scored_20250101_000000.jsonl", 1)])
-    name = "archive/imdb_length_sfairxc_scored_20240918_195038.jsonl"
-    found = utils.resolve_input("scored", "imdb_length_*_scored", False, name, "scoring.dataset_filename", cfg)
-    assert found == (scored / name).resolve() and found.is_absolute()
-
-
-def test_resolve_input_absolute_path(project_dir, tmp_path):
-    cfg = utils.load_config(None)
-    make_files(tmp_path / "elsewhere", [("anything.jsonl", 1)])
-    path = tmp_path / "elsewhere" / "anything.jsonl"
-    assert utils.resolve_input("scored", "imdb_*_scored", False, str(path), "effects.dataset_filename", cfg) == path
-
-
-def test_resolve_input_latest(project_dir):
-    cfg = utils.load_config(None)
-    make_files(project_dir / "data" / "rewrites", [("imdb_dataset_20240101_000000.jsonl", 2),
-                                                    ("imdb_dataset_20240201_000000.jsonl", 1)])
-    found = utils.resolve_input("rewrites", "imdb_dataset", False, "latest", "scoring.dataset_filename", cfg)
-    assert found.name == "imdb_dataset_20240201_000000.jsonl"
-
-
-def test_resolve_input_missing_file_names_key_and_source(project_dir):
-    name = "no_such_file_4711.jsonl"
-    cfg = utils.load_config(None, [("scoring.dataset_filename", name)])
-    with pytest.raises(utils.RateError) as info:
-        utils.resolve_input("rewrites", "imdb_dataset", False, name, "scoring.dataset_filename", cfg)
-    message = str(info.value)
-    assert message.startswith("command line: scoring.dataset_filename:")
-    assert "no_such_file_4711.jsonl" in message and str(project_dir / "data" / "rewrites") in message
-
-
-def test_resolve_input_latest_missing_names_key(project_dir):
-    cfg = utils.load_config(None)
-    with pytest.raises(utils.RateError) as info:
-        utils.resolve_input("rewrites", "imdb_dataset", True, "latest", "effects.dataset_filename", cfg)
-    message = str(info.value)
-    assert message.startswith("defaults: effects.dataset_filename:")
-    assert "smoke-test" in message and str(project_dir / "data" / "rewrites") in message
-
-
-# --- new_output_path ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("smoke, mark", [(False, ""), (True, "_smoke_test")])
-def test_new_output_path_name(project_dir, smoke, mark):
-    before = datetime.now().replace(microsecond=0)
-    path = utils.new_output_path("scored", "imdb_vader_scored", smoke, "jsonl")
-    after = datetime.now()
-    assert path.parent == project_dir / "data" / "scored" and path.parent.is_dir()
-    assert not path.exists()
-    match = re.fullmatch(rf"imdb_vader_scored{mark}_(\d{{8}}_\d{{6}})\.jsonl", path.name)
-    assert match, path.name
-    assert before <= datetime.strptime(match.group(1), "%Y%m%d_%H%M%S") <= after
-
-
-def test_new_output_path_skips_a_stamp_in_use(project_dir, monkeypatch):
-    import time
-
-    stamps = iter(["20240101_000000", "20240101_000000", "20240101_000001", "20240101_000002"])
-    monkeypatch.setattr(time, "strftime", lambda fmt: next(stamps))
-    monkeypatch.setattr(time, "sleep", lambda seconds: None)
-    # Any file of the base with that stamp blocks it, whatever its extension; other bases do not.
-    make_files(project_dir / "effects", [("imdb_x_treatment_effects_20240101_000000.meta.json", 1),
-                                         ("imdb_y_treatment_effects_20240101_000001.json", 1)])
-    path = utils.new_output_path("effects", "imdb_x_treatment_effects", False, "json")
-    assert path.name == "imdb_x_treatment_effects_20240101_000001.json"
-
-
-def test_new_output_path_twice_gives_distinct_stamps(project_dir):
-    first = utils.new_output_path("rewrites", "imdb_dataset", False, "jsonl")
-    utils.write_jsonl(first, [])
-    second = utils.new_output_path("rewrites", "imdb_dataset", False, "jsonl")
-    assert second != first and second.name > first.name and not second.exists()
 
 
 # --- atomic, never-overwrite writes ---------------------------------------------------------------
@@ -319,18 +149,20 @@ def test_write_meta(project_dir, tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         inputs.append(path)
-    output = utils.new_output_path("scored", "imdb_vader_scored", False, "jsonl")
+    output, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "scored", "imdb", ["vader"]), "jsonl")
     utils.write_jsonl(output, [{"id": "1"}])
     started = utils.now()
 
     written = utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, inputs=inputs,
-                               templates={"scoring": "vader"}, counts={"examples": 1, "texts_scored": 3})
+                               templates={"scoring": "vader"}, counts={"examples": 1, "texts_scored": 3},
+                               artifact=artifact)
 
     assert written == output.with_name(output.name.removesuffix(".jsonl") + ".meta.json")
     assert utils.meta_path(output) == written
     meta = json.loads(written.read_text())
     assert meta == utils.read_meta(output)
     assert meta["output"] == str(output) and meta["script"] == "score_dataset.py"
+    assert utils.artifacts.identity(output) == artifact and artifact.models == ("vader",) and artifact.stamp
     assert meta["config_file"] == str(config_path)
     assert meta["config"]["rewrites"]["backend_options"] == {"api_key": "***"}
     assert "sk-very-secret" not in written.read_text()
@@ -386,14 +218,3 @@ def test_nonexistent_group_raises(project_dir, monkeypatch):
     with pytest.raises(utils.RateError, match="rate_no_such_group_4711"):
         utils.write_jsonl(project_dir / "out.jsonl", [{"id": "1"}])
     assert leftovers(project_dir) == []
-
-
-def test_latest_breaks_a_stamp_tie_by_the_file_written_last(project_dir):
-    scored = project_dir / "data" / "scored"
-    scored.mkdir(parents=True)
-    first, second = scored / "imdb_vader_scored_20240101_000000.jsonl", scored / "imdb_armorm_scored_20240101_000000.jsonl"
-    first.write_text("{}\n")
-    second.write_text("{}\n")
-    os.utime(first, ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
-    os.utime(second, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
-    assert utils.latest("scored", "imdb_*_scored", smoke=False) == first

@@ -142,8 +142,8 @@ def test_shards_merged_equal_a_single_run(setup, llama):
         run(config, models, f"--shard={i}/3")
     shards = sorted(utils.folder("scored").glob("toy_vader_scored_shard-*-of-3_*.jsonl"))
     assert len(shards) == 3 and sorted(len(utils.read_records(p)) for p in shards) == [4, 4, 5]
-    with pytest.raises(utils.RateError, match="no file"):
-        utils.latest("scored", "toy_*_scored", False, ("never-a-shard",))
+    # `latest` never takes a shard for a finished scored file: the single run is still the newest.
+    assert utils.artifacts.latest("scored", "toy", smoke=False) == newest("toy_vader_scored_2*.jsonl")
     run(config, models, "--merge")
     merged_path = newest("toy_vader_scored_2*.jsonl")
     merged = utils.read_records(merged_path)
@@ -153,7 +153,8 @@ def test_shards_merged_equal_a_single_run(setup, llama):
         assert a[str(llama)] == pytest.approx(b[str(llama)], abs=1e-4)
     meta = utils.read_meta(merged_path)
     assert meta["templates"]["merged_shards"] == 3 and meta["counts"]["examples"] == 13
-    assert utils.latest("scored", "toy_*_scored", False) == merged_path
+    assert utils.artifacts.latest("scored", "toy", smoke=False, model=f"hf:{llama}") == merged_path
+    assert utils.artifacts.identity(merged_path).models == ("vader", f"hf:{llama}")
 
 
 def test_merge_refuses_a_missing_or_doubled_shard_and_foreign_ids(setup):

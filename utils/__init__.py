@@ -5,15 +5,17 @@ Importing has no side effects (no directories, no logging set-up, no `.env` read
 
   utils/schema.py      every config key with its default and type
   utils/config.py      loading, overrides, errors, finding templates by file name
-  utils/files.py       PROJECT_DIR folders, names, `latest`, atomic writes, records
+  utils/files.py       PROJECT_DIR folders, atomic writes, records
+  utils/artifacts.py   what an output is: its identity, name, `latest`, lineage
   utils/provenance.py  `.meta.json` sidecars, logging set-up, the script entry wrapper
 """
 
 from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_module, check_value,
                           config_from_argv, dataset_key, find_module, load_config, merge_options, parse_cli,
                           redact, scored_model, slug, smoke_mark, template_names)
-from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, latest, load_env,
-                         new_output_path, project_dir, read_records, resolve_input, write_json, write_jsonl)
+from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, load_env, project_dir,
+                         read_records, write_json, write_jsonl)
+from utils import artifacts
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
                               setup_logging, sha256, start, write_meta)
 from utils.schema import CHOICES, SCHEMA
@@ -21,8 +23,8 @@ from utils.schema import CHOICES, SCHEMA
 __all__ = [
     "REPO_DIR", "SMOKE_MARK", "Config", "RateError", "build_from_module", "check_value", "config_from_argv",
     "dataset_key", "find_module", "load_config", "merge_options", "parse_cli", "redact", "scored_model", "slug", "smoke_mark",
-    "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "latest", "load_env",
-    "new_output_path", "project_dir", "read_records", "resolve_input", "write_json", "write_jsonl", "git_state",
+    "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "load_env",
+    "project_dir", "read_records", "write_json", "write_jsonl", "artifacts", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
     "write_meta", "CHOICES", "SCHEMA",
 ]

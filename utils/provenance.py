@@ -68,12 +68,15 @@ def meta_path(output: Path) -> Path:
 
 
 def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, inputs: list[Path] = (),
-               templates: dict | None = None, counts: dict | None = None, extra: dict | None = None) -> Path:
-    """The sidecar `<stem>.meta.json`: everything needed to say how `output` was made, plus any
-    `extra` summaries of the phase's own (e.g. create_dataset's rewrite efficacy)."""
+               templates: dict | None = None, counts: dict | None = None, extra: dict | None = None,
+               artifact=None) -> Path:
+    """The sidecar `<stem>.meta.json`: everything needed to say how `output` was made — what it is
+    (`artifact`, utils/artifacts.py), its inputs, config, code and counts — plus any `extra`
+    summaries of the phase's own (e.g. create_dataset's rewrite efficacy)."""
     meta = {
         "output": str(output),
         "script": script,
+        "artifact": artifact.as_meta() if artifact is not None else None,
         "templates": templates or {},
         "config_file": cfg.path,
         "config": redact(dict(cfg)),

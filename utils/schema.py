@@ -11,6 +11,8 @@ from typing import Any
 # time" (e.g. from the template or from another section); README's config reference explains each.
 SCHEMA: dict[str, Any] = {
     "smoke_test": (False, bool),
+    # A pipeline's run id: each phase's `latest` takes only the files of this run (README, "Files").
+    "run": (None, str),
     "rewrites": {
         "dataset_name": ("synthetic_sentiment", str),
         "backend": (None, str),

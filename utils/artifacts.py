@@ -1,0 +1,248 @@
+"""Every output of RATE as an artifact: what it is, where it goes, how `latest` finds it, and the
+chain of files it came from. Phases build an `Artifact` and pass it on; none of them builds a file
+name or reads one.
+
+An artifact's identity is its kind (which phase wrote what), the dataset, the models whose rewards it
+holds, the reward key, whether it belongs to a smoke run, its part (a shard of a scored file), the
+pipeline run it belongs to (`run`), and its time stamp. The identity makes the name, as `NAMES` gives
+it (README and every script's --help quote these), and is kept in the sidecar (`<stem>.meta.json`,
+under "artifact") written beside the file. `latest` reads the sidecars: the newest file of the
+folder whose identity matches. Files without an identity in their sidecar (the original RATE code's,
+and this project's before identities) are the one exception: `legacy_latest` finds them by the names
+those programs gave them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Optional
+
+from utils.config import SMOKE_MARK, Config, RateError, slug
+from utils.files import STAMP_FORMAT, STAMP_PATTERN, folder
+
+logger = logging.getLogger(__name__)
+
+# kind -> (PROJECT_DIR folder, name before the part, smoke mark and stamp)
+KINDS = {
+    "rewrites": ("rewrites", "{dataset}_dataset"),
+    "scored": ("scored", "{dataset}_{model}_scored"),
+    "effects": ("effects", "{dataset}_{model}{key}_treatment_effects"),
+    "table": ("effects", "{dataset}_{model}_effects_table"),
+    "estimates": ("plots", "{dataset}_{model}_estimates"),
+    "report": ("plots", "{dataset}_{model}_report"),
+}
+# The names as README and the scripts' --help give them; tests/test_artifacts.py checks all three agree.
+NAMES = {
+    "rewrites": "data/rewrites/<dataset>_dataset[_smoke_test]_<stamp>.jsonl",
+    "scored": "data/scored/<dataset>_<model>_scored[_smoke_test]_<stamp>.jsonl",
+    "shard": "data/scored/<dataset>_<model>_scored_shard-<i>-of-<N>[_smoke_test]_<stamp>.jsonl",
+    "effects": "effects/<dataset>_<model>[_<reward key>]_treatment_effects[_smoke_test]_<stamp>.json",
+    "table": "effects/<dataset>_<model>_effects_table[_smoke_test]_<stamp>.csv",
+    "estimates": "plots/<dataset>_<model>_estimates[_smoke_test]_<stamp>.png",
+    "report": "plots/<dataset>_<model>_report[_smoke_test]_<stamp>.html",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    kind: str
+    dataset: str
+    models: tuple[str, ...] = ()  # scored: every model whose rewards the file holds, the one it is named after first
+    reward_key: Optional[str] = None
+    smoke: bool = False
+    part: Optional[str] = None  # "shard-0-of-3"
+    run: Optional[str] = None
+    stamp: Optional[str] = None
+    named_key: bool = False  # effects: the reward key is part of the name (one file, several keys)
+
+    @property
+    def model(self) -> Optional[str]:
+        return self.models[0] if self.models else None
+
+    def stem(self) -> str:
+        """The name without its extension; the stamp must be set."""
+        template = KINDS[self.kind][1]
+        if not self.models:
+            template = template.replace("_{model}", "")
+        name = template.format(dataset=self.dataset, model=slug(self.model or ""),
+                               key=f"_{slug(self.reward_key)}" if self.named_key and self.reward_key else "")
+        return f"{name}{'_' + self.part if self.part else ''}{SMOKE_MARK if self.smoke else ''}_{self.stamp}"
+
+    def as_meta(self) -> dict:
+        return {**dataclasses.asdict(self), "models": list(self.models)}
+
+    @classmethod
+    def from_meta(cls, value) -> Optional["Artifact"]:
+        if not isinstance(value, dict) or value.get("kind") not in KINDS:
+            return None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in value.items() if k in fields}, "models": tuple(value.get("models") or ())})
+
+
+def of(cfg: Config, kind: str, dataset: str, models=(), **fields) -> Artifact:
+    """An artifact of this run: the config's smoke mark and run."""
+    return Artifact(kind, dataset, tuple(models), smoke=cfg.smoke, run=cfg["run"], **fields)
+
+
+def new_path(artifact: Artifact, ext: str) -> tuple[Path, Artifact]:
+    """A path for `artifact` with a stamp no file of its name has yet (two runs in one second: the
+    second waits for the next), and the artifact with that stamp."""
+    directory = folder(KINDS[artifact.kind][0])
+    directory.mkdir(parents=True, exist_ok=True)
+    while True:
+        stamped = dataclasses.replace(artifact, stamp=time.strftime(STAMP_FORMAT))
+        if not any(directory.glob(f"{stamped.stem()}.*")):
+            return directory / f"{stamped.stem()}.{ext}", stamped
+        time.sleep(0.2)
+
+
+def identity(path: Path) -> Optional[Artifact]:
+    """The artifact a file's sidecar records, or None (no sidecar, or one from before identities)."""
+    from utils.provenance import read_meta
+
+    return Artifact.from_meta((read_meta(path) or {}).get("artifact"))
+
+
+def _matches(found: Artifact, kind: str, dataset: str, model: Optional[str], smoke: bool, run: Optional[str]) -> bool:
+    return (found.kind == kind and found.dataset == dataset and found.smoke == smoke and found.part is None
+            and (model is None or model in found.models) and (run is None or found.run == run))
+
+
+def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None, run: Optional[str] = None,
+           also: tuple[str, ...] = ()) -> Path:
+    """The newest file whose sidecar says it is a `kind` of `dataset` (holding `model`'s rewards, of
+    `run`, when given); smoke outputs are only found for smoke runs and full outputs only for full
+    runs. With no run given, files without an identity are looked for by their names too."""
+    directory = folder(KINDS[kind][0])
+    found = []
+    for sidecar in directory.glob("*.meta.json") if directory.is_dir() else []:
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        artifact = Artifact.from_meta(meta.get("artifact"))
+        path = Path(meta.get("output") or "")
+        if artifact and _matches(artifact, kind, dataset, model, smoke, run) and path.is_file():
+            found.append((artifact.stamp or "", path.stat().st_mtime_ns, path.name, path))
+    if run is None:
+        found += legacy_latest(kind, dataset, smoke, model, also)
+    if found:
+        return max(found)[-1]
+    what = f"{'smoke-test ' if smoke else ''}{kind} file of '{dataset}'" + (f" with rewards of '{model}'" if model else "")
+    raise RateError(f"no {what}{f' from run {run}' if run else ''} in {directory} for 'latest'")
+
+
+def legacy_latest(kind: str, dataset: str, smoke: bool, model: Optional[str], also: tuple[str, ...] = ()) -> list[tuple]:
+    """Candidates among files whose sidecar holds no identity, read from the names their programs
+    gave them: the original RATE code's (`<dataset>_dataset_<stamp>_smoke_test.json`,
+    `<dataset>_<model>_smoke_test_scored_<stamp>.jsonl`, `<dataset>_<concept>_<score>_treatment_effects_<stamp>.json`)
+    and this project's before identities (`<stem>_smoke_test_<stamp>`). `also`: other spellings of
+    the dataset part (the original's `<dataset_name>_<concept>`)."""
+    if kind not in ("rewrites", "scored", "effects"):
+        return []
+    directory = folder(KINDS[kind][0])
+    # A model name may hold underscores; without one asked for, any name stands in for it.
+    model_re = re.escape(slug(model)) if model else r"[A-Za-z0-9.-][A-Za-z0-9_.-]*?"
+    names = "|".join(re.escape(name) for name in (dataset, *also))
+    prefix = rf"(?:{names})" + ("" if kind == "rewrites" else rf"_{model_re}")
+    # The phase's word, after an optional reward key for effects; the smoke mark may stand before the
+    # word, after it, or after the stamp.
+    word = {"rewrites": "_dataset", "scored": "_scored", "effects": r"(?:_[A-Za-z0-9_.-]+)?_treatment_effects"}[kind]
+    mark = re.escape(SMOKE_MARK)
+    pattern = re.compile(rf"^{prefix}(?P<a>{mark})?{word}(?P<b>{mark})?_(?P<stamp>{STAMP_PATTERN})(?P<c>{mark})?"
+                         rf"\.(?:jsonl|json)$")
+    found = []
+    for path in directory.glob("*.json*") if directory.is_dir() else []:
+        match = pattern.match(path.name)
+        if (match and not path.name.endswith(".meta.json") and bool(match.group("a") or match.group("b") or match.group("c")) == smoke
+                and identity(path) is None):
+            found.append((match.group("stamp"), path.stat().st_mtime_ns, path.name, path))
+    return found
+
+
+def resolve(kind: str, filename: str, key: str, cfg: Config, dataset: str, model: Optional[str] = None,
+            also: tuple[str, ...] = ()) -> Path:
+    """An input: `latest` (of this run when `run` is set) or a path (absolute, relative to the
+    current directory, or to the kind's folder). Logs which file it took, and warns when `latest`
+    took a file made with settings that differ from this run's (`differences`)."""
+    if filename == "latest":
+        try:
+            path = latest(kind, dataset, smoke=cfg.smoke, model=model, run=cfg["run"], also=also)
+        except RateError as exc:
+            raise RateError(f"{cfg.source(key)}: {key}: {exc}") from None
+        differing = differences(path, cfg)
+        if differing and cfg["run"] is None:
+            logger.warning("%s took %s, which was made with other settings than this run's: %s. Name the file you "
+                           "mean with %s, or run the phases before this one again", key, path.name,
+                           "; ".join(differing), key)
+    else:
+        candidates = [Path(filename), folder(KINDS[kind][0]) / filename]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise RateError(f"{cfg.source(key)}: {key}: no file '{filename}' (looked in . and "
+                            f"{folder(KINDS[kind][0])})")
+    logger.info("%s resolved to %s", key, path)
+    return path.resolve()
+
+
+# The settings that decide what an upstream phase made, by the script that made it.
+MADE_BY = {
+    "create_dataset.py": ("rewrites.dataset_name", "rewrites.n_examples", "rewrites.smoke_test_examples",
+                          "rewrites.seed", "rewrites.template_options", "rewrites.backend", "rewrites.model",
+                          "rewrites.temperature", "judge.method", "judge.model"),
+    "score_dataset.py": ("scoring.model", "scoring.models", "scoring.model_options"),
+}
+
+
+def _lookup(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def differences(path: Path, cfg: Config) -> list[str]:
+    """Settings of this run that differ from those the phases upstream of `path` ran with, as
+    "key: theirs there, ours here" (the example count of the other kind of run is not compared)."""
+    out = []
+    for script, keys in MADE_BY.items():
+        meta = upstream_meta(path, script)
+        if not meta or meta is None or "config" not in meta:
+            continue
+        for dotted in keys:
+            if dotted == ("rewrites.n_examples" if cfg.smoke else "rewrites.smoke_test_examples"):
+                continue
+            theirs, ours = _lookup(meta["config"], dotted), _lookup(cfg, dotted)
+            if theirs != ours:
+                out.append(f"{dotted} {theirs!r} there, {ours!r} here")
+    return out
+
+
+def lineage(path: Path) -> list[Path]:
+    """The file, then its inputs, then theirs: the chain its sidecars record."""
+    from utils.provenance import read_meta
+
+    chain, queue = [], [Path(path)]
+    while queue:
+        current = queue.pop(0)
+        if current in chain:
+            continue
+        chain.append(current)
+        queue.extend(Path(item["path"]) for item in (read_meta(current) or {}).get("inputs", []))
+    return chain
+
+
+def upstream_meta(path: Path, script: str) -> Optional[dict]:
+    """The sidecar of the nearest file of the lineage (the file itself included) that `script` wrote."""
+    from utils.provenance import read_meta
+
+    for item in lineage(path):
+        meta = read_meta(item)
+        if meta and meta.get("script") == script:
+            return meta
+    return None
