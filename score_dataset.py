@@ -42,8 +42,9 @@ def check_records(records: list[dict], path) -> None:
     for number, record in enumerate(records, 1):
         if not isinstance(record.get("completions"), dict) or "original" not in record["completions"]:
             raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no completions.original")
-        if not isinstance(record.get("w_original"), bool):
-            raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no boolean w_original")
+        if utils.record_w(record) is None:
+            raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no w_original that is a "
+                                  "boolean or 0/1")
         if "id" in record:
             if record["id"] in seen:
                 raise utils.RateError(f"{path}: record {number} repeats id {record['id']!r}")

@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 
 from estimation import gate as effects_gate
+from estimation import original as original_effects
 from reporting import figures
 from reporting import report
 from reporting import samples
@@ -70,7 +71,8 @@ def resolve_effects(entries: list[str], base: tuple, cfg: utils.Config, key: str
                                       f"{utils.folder('effects')})")
             paths += [Path(p).resolve() for p in found]
         else:
-            paths.append(utils.artifacts.resolve("effects", entry, key, cfg, *base))
+            paths.append(utils.artifacts.resolve("effects", entry, key, cfg, *base,
+                                                 also=utils.original_names(cfg, "visualize")))
     return list(dict.fromkeys(paths))
 
 
@@ -79,6 +81,11 @@ def load_effects(path: Path) -> dict:
         effects = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise utils.RateError(f"{path}: not valid JSON ({exc.msg})") from None
+    if isinstance(effects, dict) and original_effects.is_original(effects):
+        # The original code's file: its table is rebuilt from its keys (estimation/original.py).
+        alpha = effects.get("alpha", 0.05)
+        return {**effects, "alpha": alpha, "ci_method": original_effects.CI_METHOD,
+                "estimates": original_effects.rows(effects, alpha)}
     if not isinstance(effects, dict) or "estimates" not in effects:
         raise utils.RateError(f"{path}: no 'estimates' table; rerun treatment_effects.py to produce one")
     return effects
@@ -125,9 +132,9 @@ def reward_groups(records: list[dict], reward_key: str, keys: dict) -> dict:
     for record in records:
         rewards = record.get(reward_key) or {}
         a, b = rewards.get(original), rewards.get(back)
-        if isinstance(record.get("w_original"), bool) and not record.get("failures") \
+        if utils.record_w(record) is not None and not record.get("failures") \
                 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in (a, b)):
-            pairs[record["w_original"]].append((a, b))
+            pairs[utils.record_w(record)].append((a, b))
     return {w: (np.array([a for a, _ in found]), np.array([b for _, b in found])) for w, found in pairs.items() if found}
 
 

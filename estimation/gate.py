@@ -63,7 +63,7 @@ def selection_counts(records: list[dict]) -> dict:
     """Examples kept and dropped by effects.passed_judge_only, per W group (before other drops)."""
     counts: dict = {}
     for record in records:
-        w = judge_efficacy.w_of(record)
+        w = utils.record_w(record)
         if w is None:
             continue
         group = counts.setdefault(f"W={int(w)}", {"kept": 0, "dropped": 0})

@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 
-from judges.efficacy import w_of
 import utils
 
 logger = logging.getLogger(__name__)
@@ -36,10 +35,15 @@ def as_list(value, dotted: str, cfg) -> list[str]:
 def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
     """The scored files of this run, each `latest` or a path, resolved as for one file."""
     section = cfg["effects"]
+    # `rewrites`: the rewrites folder (files that already hold rewards); null or `scored`: the scored
+    # folder; any other name: a subfolder of it, as in the original code (`typos`).
     folder = section["dataset_folder"]
-    model = score if folder == "scored" else None
+    kind = "rewrites" if folder == "rewrites" else "scored"
+    within = folder if folder not in (None, "rewrites", "scored") else None
+    model = score if kind == "scored" else None
     names = as_list(section["dataset_filename"], "effects.dataset_filename", cfg)
-    sources = [utils.artifacts.resolve(folder, name, "effects.dataset_filename", cfg, dataset, model) for name in names]
+    sources = [utils.artifacts.resolve(kind, name, "effects.dataset_filename", cfg, dataset, model, within=within)
+               for name in names]
     repeated = sorted({str(p) for p in sources if sources.count(p) > 1})
     if repeated:
         raise utils.RateError(f"{cfg.source('effects.dataset_filename')}: effects.dataset_filename names "
@@ -97,7 +101,7 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
     kept_w: list[bool] = []
     kept: dict[str, list[float]] = {name: [] for name in keys}
     for record in records:
-        w = w_of(record)
+        w = utils.record_w(record)
         if w is None:
             dropped["W unknown"] += 1
             continue

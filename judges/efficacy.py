@@ -17,15 +17,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from utils import record_w
+
 ROUNDS = (("first rewrite", "rewrite"), ("second rewrite", "rewritten rewrite"))
-
-
-def w_of(record: dict) -> Optional[bool]:
-    """The record's W: a JSON boolean, or 0/1 as original-format files store it; else None."""
-    w = record.get("w_original")
-    if isinstance(w, bool):
-        return w
-    return bool(w) if isinstance(w, int) and w in (0, 1) else None
 
 
 def verdict(record: dict, key: str) -> Optional[bool]:
@@ -38,7 +32,7 @@ def has_verdicts(records: list[dict]) -> bool:
 
 def passed(record: dict) -> Optional[bool]:
     """Whether both rewrites passed the judge (None: the record has no verdicts or no W)."""
-    w = w_of(record)
+    w = record_w(record)
     if w is None or not isinstance(record.get("judge"), dict):
         return None
     return verdict(record, "rewrite") == (not w) and verdict(record, "rewritten rewrite") == w
@@ -56,7 +50,7 @@ def efficacy(records: list[dict]) -> dict:
         for group in (True, False):
             judged = passed_n = undecided = 0
             for record in records:
-                if w_of(record) is not group or not isinstance(record.get("judge"), dict):
+                if record_w(record) is not group or not isinstance(record.get("judge"), dict):
                     continue
                 completions = record.get("completions") or {}
                 if completions.get(key) is None:
@@ -73,15 +67,15 @@ def efficacy(records: list[dict]) -> dict:
                          "share": round(passed_n / judged, 4) if judged else None})
     both = {}
     for group in (True, False):
-        members = [r for r in records if w_of(r) is group and isinstance(r.get("judge"), dict)]
+        members = [r for r in records if record_w(r) is group and isinstance(r.get("judge"), dict)]
         if members:
             both[f"W={int(group)}"] = {"passed": sum(bool(passed(r)) for r in members), "examples": len(members)}
     originals = [(r, verdict(r, "original")) for r in records
-                 if w_of(r) is not None and "original" in (r.get("judge") or {})]
+                 if record_w(r) is not None and "original" in (r.get("judge") or {})]
     agreement = None
     if originals:
         decided = [(r, v) for r, v in originals if v is not None]
-        agree = sum(v == w_of(r) for r, v in decided)
+        agree = sum(v == record_w(r) for r, v in decided)
         agreement = {"agree": agree, "judged": len(originals), "undecided": len(originals) - len(decided),
                      "share": round(agree / len(originals), 4)}
     return {"rows": rows, "both_passed": both, "agreement": agreement}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 import re
 
+import utils
+
 COMPLETIONS = ("original", "rewrite", "rewritten rewrite")
 
 LATEX_SPECIAL = {
@@ -47,8 +49,8 @@ def draw_samples(records: list[dict], reward_key: str, k: int, seed: int,
     groups: dict[bool, list[dict]] = {True: [], False: []}
     for record in records:
         texts = record.get("completions") or {}
-        if isinstance(record.get("w_original"), bool) and all(isinstance(texts.get(keys[c]), str) for c in COMPLETIONS):
-            groups[record["w_original"]].append(record)
+        if utils.record_w(record) is not None and all(isinstance(texts.get(keys[c]), str) for c in COMPLETIONS):
+            groups[utils.record_w(record)].append(record)
     rng = random.Random(seed)
     for group in groups.values():
         rng.shuffle(group)
@@ -56,7 +58,7 @@ def draw_samples(records: list[dict], reward_key: str, k: int, seed: int,
     samples = []
     for record in picked[:max(k, 0)]:
         rewards = record.get(reward_key) or {}
-        samples.append({"id": str(record.get("id", "")), "w": record["w_original"],
+        samples.append({"id": str(record.get("id", "")), "w": utils.record_w(record),
                         "question": record.get("reward_question") or "",
                         "texts": [(c, record["completions"][keys[c]], rewards.get(keys[c])) for c in COMPLETIONS]})
     return samples

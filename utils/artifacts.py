@@ -114,11 +114,12 @@ def _matches(found: Artifact, kind: str, dataset: str, model: Optional[str], smo
 
 
 def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None, run: Optional[str] = None,
-           also: tuple[str, ...] = ()) -> Path:
+           also: tuple[str, ...] = (), within: Optional[str] = None) -> Path:
     """The newest file whose sidecar says it is a `kind` of `dataset` (holding `model`'s rewards, of
     `run`, when given); smoke outputs are only found for smoke runs and full outputs only for full
-    runs. With no run given, files without an identity are looked for by their names too."""
-    directory = folder(KINDS[kind][0])
+    runs. With no run given, files without an identity are looked for by their names too. `within`:
+    a subfolder of the kind's folder (the original code's `effects.dataset_folder: typos`)."""
+    directory = directory_of(kind, within)
     found = []
     for sidecar in directory.glob("*.meta.json") if directory.is_dir() else []:
         try:
@@ -130,14 +131,19 @@ def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None,
         if artifact and _matches(artifact, kind, dataset, model, smoke, run) and path.is_file():
             found.append((artifact.stamp or "", path.stat().st_mtime_ns, path.name, path))
     if run is None:
-        found += legacy_latest(kind, dataset, smoke, model, also)
+        found += legacy_latest(kind, dataset, smoke, model, also, within)
     if found:
         return max(found)[-1]
     what = f"{'smoke-test ' if smoke else ''}{kind} file of '{dataset}'" + (f" with rewards of '{model}'" if model else "")
     raise RateError(f"no {what}{f' from run {run}' if run else ''} in {directory} for 'latest'")
 
 
-def legacy_latest(kind: str, dataset: str, smoke: bool, model: Optional[str], also: tuple[str, ...] = ()) -> list[tuple]:
+def directory_of(kind: str, within: Optional[str] = None):
+    return folder(KINDS[kind][0]) / within if within else folder(KINDS[kind][0])
+
+
+def legacy_latest(kind: str, dataset: str, smoke: bool, model: Optional[str], also: tuple[str, ...] = (),
+                  within: Optional[str] = None) -> list[tuple]:
     """Candidates among files whose sidecar holds no identity, read from the names their programs
     gave them: the original RATE code's (`<dataset>_dataset_<stamp>_smoke_test.json`,
     `<dataset>_<model>_smoke_test_scored_<stamp>.jsonl`, `<dataset>_<concept>_<score>_treatment_effects_<stamp>.json`)
@@ -145,7 +151,7 @@ def legacy_latest(kind: str, dataset: str, smoke: bool, model: Optional[str], al
     the dataset part (the original's `<dataset_name>_<concept>`)."""
     if kind not in ("rewrites", "scored", "effects"):
         return []
-    directory = folder(KINDS[kind][0])
+    directory = directory_of(kind, within)
     # A model name may hold underscores; without one asked for, any name stands in for it.
     model_re = re.escape(slug(model)) if model else r"[A-Za-z0-9.-][A-Za-z0-9_.-]*?"
     names = "|".join(re.escape(name) for name in (dataset, *also))
@@ -166,13 +172,13 @@ def legacy_latest(kind: str, dataset: str, smoke: bool, model: Optional[str], al
 
 
 def resolve(kind: str, filename: str, key: str, cfg: Config, dataset: str, model: Optional[str] = None,
-            also: tuple[str, ...] = ()) -> Path:
+            also: tuple[str, ...] = (), within: Optional[str] = None) -> Path:
     """An input: `latest` (of this run when `run` is set) or a path (absolute, relative to the
     current directory, or to the kind's folder). Logs which file it took, and warns when `latest`
     took a file made with settings that differ from this run's (`differences`)."""
     if filename == "latest":
         try:
-            path = latest(kind, dataset, smoke=cfg.smoke, model=model, run=cfg["run"], also=also)
+            path = latest(kind, dataset, smoke=cfg.smoke, model=model, run=cfg["run"], also=also, within=within)
         except RateError as exc:
             raise RateError(f"{cfg.source(key)}: {key}: {exc}") from None
         differing = differences(path, cfg)
@@ -181,11 +187,11 @@ def resolve(kind: str, filename: str, key: str, cfg: Config, dataset: str, model
                            "mean with %s, or run the phases before this one again", key, path.name,
                            "; ".join(differing), key)
     else:
-        candidates = [Path(filename), folder(KINDS[kind][0]) / filename]
+        candidates = [Path(filename), directory_of(kind, within) / filename]
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
             raise RateError(f"{cfg.source(key)}: {key}: no file '{filename}' (looked in . and "
-                            f"{folder(KINDS[kind][0])})")
+                            f"{directory_of(kind, within)})")
     logger.info("%s resolved to %s", key, path)
     return path.resolve()
 

@@ -216,14 +216,29 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+# Where a phase's dataset name comes from, first to last (then `rewrites.dataset_name`): visualize
+# draws what the effects phase estimated, so it takes the effects' name when it has none of its own.
+DATASET_SECTIONS = {"scoring": ("scoring",), "effects": ("effects",), "visualize": ("visualize", "effects")}
+
+
 def dataset_key(cfg: Config, section: str) -> str:
     """The dataset+attribute key a phase works on. Original RATE configs name the effects dataset
     'imdb' with concept 'sentiment'; those join to 'imdb_sentiment'."""
-    name = cfg[section].get("dataset_name") or cfg["rewrites"]["dataset_name"]
-    concept = cfg[section].get("concept")
+    chain = DATASET_SECTIONS[section]
+    name = next((cfg[s]["dataset_name"] for s in chain if cfg[s].get("dataset_name")), cfg["rewrites"]["dataset_name"])
+    concept = next((cfg[s]["concept"] for s in chain if cfg[s].get("concept")), None)
     if concept and not name.endswith(f"_{concept}"):
         name = f"{name}_{concept}"
     return name
+
+
+def original_names(cfg: Config, section: str) -> tuple[str, ...]:
+    """The original code's spelling of the dataset part of its effects files, `<dataset_name>_<concept>`
+    even when the name already ends with the concept (`imdb_length_length`), for `latest`."""
+    chain = DATASET_SECTIONS[section]
+    name = next((cfg[s]["dataset_name"] for s in chain if cfg[s].get("dataset_name")), None)
+    concept = next((cfg[s]["concept"] for s in chain if cfg[s].get("concept")), None)
+    return (f"{name}_{concept}",) if name and concept else ()
 
 
 def scored_model(cfg: Config) -> str:

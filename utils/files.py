@@ -97,6 +97,14 @@ def read_records(path: Path) -> list[dict]:
         raise RateError(f"{path}:{line} is not valid JSON ({exc.msg})") from None
 
 
+def record_w(record: dict):
+    """A record's W: a JSON boolean, or 0/1 as the original code's files may store it; else None."""
+    w = record.get("w_original")
+    if isinstance(w, bool):
+        return w
+    return bool(w) if isinstance(w, int) and w in (0, 1) else None
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     def write(handle):
         for record in records:

@@ -78,7 +78,7 @@ SCHEMA: dict[str, Any] = {
         "concept": (None, str),
         "score": (None, str),
         "reward_key": (None, (str, list)),
-        "dataset_folder": ("scored", str),
+        "dataset_folder": (None, str),  # null or scored: data/scored; rewrites; or a subfolder of data/scored
         "dataset_filename": ("latest", (str, list)),
         "w_original_key": ("original", str),
         "w_counterfactual_key": ("rewrite", str),
@@ -111,7 +111,6 @@ SCHEMA: dict[str, Any] = {
 
 CHOICES = {
     "scoring.dataset_folder": ("rewrites", "scored"),
-    "effects.dataset_folder": ("rewrites", "scored"),
     "judge.method": ("auto", "rule", "llm", "none"),
     "effects.low_efficacy": ("warn", "refuse"),
 }
