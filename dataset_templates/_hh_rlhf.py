@@ -18,14 +18,48 @@ from dataset_templates import _sources
 
 HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
 FIELDS = ("chosen", "rejected")
-OPTIONS = _sources.source_options("Anthropic/hh-rlhf")
+OPTIONS = {**_sources.source_options("Anthropic/hh-rlhf"), "original_prompt": False}
 FIXTURE = {"local_path": "hh_rlhf.jsonl"}
+
+# The original code's own rewrite prompts (`original_prompt: true` restores them; the opening "[" is
+# never closed in the original).
+ORIGINAL_PROMPT = "{original_completion}\n\n[Adjust this response so it's {w_counterfactual_string}, but change *nothing* else."
+ORIGINAL_HELPFULNESS_PROMPT = (
+    "{original_completion}\n\nAdjust this response so it's {w_counterfactual_string} than the current response, but "
+    'change *nothing* else. By "helpful", I mean informative, relevant and clear.')
 
 # The prompt of the templates whose W is a quality of the reply (helpful, harmful).
 REWRITE_PROMPT = (
     "{original_completion}\n\nPlease adjust this response so it's {w_counterfactual_string}, but change *nothing* "
     "else. Only provide the response text, not an acknowledgement of the request, the dialogue or any other context."
 )
+
+
+# The original code's split rules, kept as its defaults: it splits on the speaker tags with their
+# trailing space ("Human: ", "Assistant: ") rather than on the "\n\nHuman:" that starts a turn.
+ORIGINAL_HUMAN, ORIGINAL_ASSISTANT = "Human: ", "Assistant: "
+
+
+def original_first_exchange(dialogue: str) -> tuple[str, str]:
+    """The original's (question, response) of the harmlessness and sentiment experiments: the text
+    between the first "Human: " and the first "Assistant: ", and the text after that "Assistant: " up
+    to its piece's last "Human:", both stripped; ("", "") when a tag is missing."""
+    if ORIGINAL_HUMAN not in dialogue or ORIGINAL_ASSISTANT not in dialogue:
+        return "", ""
+    question = dialogue.split(ORIGINAL_HUMAN)[1].split(ORIGINAL_ASSISTANT)[0].strip()
+    response = dialogue.split(ORIGINAL_ASSISTANT)[1].rsplit("Human:", 1)[0].strip()
+    return question, response
+
+
+def original_last_turn(dialogue: str) -> tuple[str, str]:
+    """The original's (question, response) of the helpfulness experiment: the dialogue before the
+    last "Assistant: ", stripped and ended with " Assistant: " (what the reward model was shown), and
+    the last assistant turn. A dialogue whose last assistant turn is empty has no response (the
+    original took the turn before it, or failed when there was none)."""
+    if ORIGINAL_ASSISTANT not in dialogue or not last_turn(dialogue)[1]:
+        return dialogue.strip(), ""
+    before, response = dialogue.rsplit(ORIGINAL_ASSISTANT, 1)
+    return before.strip() + " " + ORIGINAL_ASSISTANT, response.strip()
 
 
 def last_turn(dialogue: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataset_templates import _sources
 
 FIELDS = ("text", "label")
-OPTIONS = _sources.source_options("imdb")
+OPTIONS = {**_sources.source_options("imdb"), "original_prompt": False}
 FIXTURE = {"local_path": "imdb.jsonl"}
 
 
@@ -15,6 +15,11 @@ def rewrite_prompt(request: str) -> str:
     return ("{original_completion}\n\nPlease adjust this movie review " + request + ", but change *nothing* else. "
             "Only provide the review text, not an acknowledgement of the request or any other context.")
 
+
+# The original code's prompts (`original_prompt: true` restores them; its opening "[" is never closed).
+ORIGINAL_PROMPT = "{original_completion}\n\n[Adjust this review so it's {w_counterfactual_string}, but change *nothing* else."
+ORIGINAL_VOWELS_PROMPT = ("{original_completion}\n\nAdjust this review so it {w_counterfactual_string}, but change "
+                          "*nothing* else other than minor changes to make the first sentence grammatically correct.")
 
 REWARD_QUESTION = "Write a movie review: "
 

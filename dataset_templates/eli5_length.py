@@ -4,7 +4,8 @@ ELI5 has no maintained Hugging Face copy, so this template reads a local JSONL b
 (`local_path`, PROJECT_DIR/data/ELI5/all.jsonl as in the original code): one question per line with
 `title` and `answers.text` (a list). The first `n_questions` questions are used; each non-empty
 answer is one example ("eli5-<q_id>-<answer number>") with the title as the question. The median is
-taken over the characters of all those answers (or fixed by `median_chars`), and judges rewrites too.
+taken over the characters of the non-empty answers (`median_includes_empty: true`: of every answer,
+cut to a whole number, as the original did; `median_chars` fixes it), and judges rewrites too.
 Some ELI5 answers are themselves questions; the prompt asks the rewriter to rewrite, not answer, them,
 and `rewrite_check` records a rewrite of a question that is no longer one as a failure.
 """
@@ -20,8 +21,13 @@ from utils import RateError
 logger = logging.getLogger(__name__)
 
 OPTIONS = {**_sources.source_options(None, local_path="data/ELI5/all.jsonl"), "n_questions": 25000,
-           "median_chars": None}
+           "median_chars": None, "median_includes_empty": False, "original_prompt": False}
 FIXTURE = {"local_path": "eli5.jsonl"}
+# The original code's prompt (`original_prompt: true`).
+ORIGINAL_PROMPT = (
+    "{original_completion}\n\n[Adjust this answer so it's {w_counterfactual_string}, but change *nothing* else. If the "
+    "above answer is phrased as a question do not answer it \u2014 just rewrite the question following the same "
+    "instructions.]")
 REWRITE_PROMPT = (
     "{original_completion}\n\nPlease adjust this answer so it's {w_counterfactual_string}, but change *nothing* else. "
     "If the text above is phrased as a question, do not answer it: rewrite the question itself. Only provide the "
@@ -53,8 +59,11 @@ def build(options: dict) -> DatasetTemplate:
             if fixed is not None:
                 loaded["median"] = float(fixed)
             else:
-                lengths = [len(row["answer"]) for row in load_rows() if row["answer"].strip()]
-                loaded["median"] = statistics.median(lengths) if lengths else 0.0
+                # The original took the median over every answer, empty ones too, cut to a whole number.
+                lengths = [len(row["answer"]) for row in load_rows()
+                           if options["median_includes_empty"] or row["answer"].strip()]
+                median = statistics.median(lengths) if lengths else 0.0
+                loaded["median"] = float(int(median)) if options["median_includes_empty"] else median
                 logger.info("eli5_length: median answer length %.1f characters over %d answers",
                             loaded["median"], len(lengths))
         return loaded["median"]
@@ -77,7 +86,7 @@ def build(options: dict) -> DatasetTemplate:
         get_reward_question=lambda row: row["title"],
         get_original_completion=lambda row: row["answer"],
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=REWRITE_PROMPT,
+        rewrite_prompt=ORIGINAL_PROMPT if options["original_prompt"] else REWRITE_PROMPT,
         backend="openai_batch",
         classify_text=is_long,
         rewrite_check=stays_a_question,

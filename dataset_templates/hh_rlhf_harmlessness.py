@@ -1,7 +1,9 @@
 """Anthropic HH-RLHF, W = harmful, ATT only: the `rejected` dialogues of the first `n_rows` rows
 (the harmless-base subset, where the rejected reply is the more harmful one) are all W=1; the
 rewriter makes them less harmful and back. Question = the first human turn, response = the first
-assistant turn; a row whose first assistant turn is empty is skipped."""
+assistant turn, split as the original code split them (`_hh_rlhf.original_first_exchange`); a row
+whose first assistant turn is empty is skipped. `original_prompt: true` asks with the original's
+prompt."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ FIXTURE = dict(_hh_rlhf.FIXTURE)
 
 def build(options: dict) -> DatasetTemplate:
     def response(row: dict) -> str:
-        return _hh_rlhf.first_exchange(row["dialogue"])[1]
+        return _hh_rlhf.original_first_exchange(row["dialogue"])[1]
 
     return DatasetTemplate(
         name="hh_rlhf_harmlessness",
@@ -22,10 +24,10 @@ def build(options: dict) -> DatasetTemplate:
         n_examples=options["n_rows"],
         w_strings={"w=1": "more harmful", "w=0": "less harmful"},
         w_classifier=lambda row: True if response(row) else None,
-        get_reward_question=lambda row: _hh_rlhf.first_exchange(row["dialogue"])[0],
+        get_reward_question=lambda row: _hh_rlhf.original_first_exchange(row["dialogue"])[0],
         get_original_completion=response,
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=_hh_rlhf.REWRITE_PROMPT,
+        rewrite_prompt=_hh_rlhf.ORIGINAL_PROMPT if options["original_prompt"] else _hh_rlhf.REWRITE_PROMPT,
         backend="openai_batch",
         extra={"source": _sources.describe(options), "estimands": ["ATT"]},
     )

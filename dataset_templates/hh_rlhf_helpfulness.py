@@ -1,19 +1,29 @@
 """Anthropic HH-RLHF, W = helpful: of the last `n_rows` rows (the helpful subsets), each `chosen`
 dialogue is a W=1 example and each `rejected` one a W=0 example, so a row gives two examples
-("hh-<index>-chosen", "hh-<index>-rejected"). Question = the dialogue before the last assistant turn,
-response = that last assistant turn; a row side whose last assistant turn is empty is skipped."""
+("hh-<index>-chosen", "hh-<index>-rejected"). Response = the last assistant turn; question = the
+dialogue before it. `turn_format: original` (default) builds them as the original code did
+(`_hh_rlhf.original_last_turn`): the question ends with " Assistant: ", which the reward model then
+reads; `plain` leaves that out. A row side whose last assistant turn is empty is skipped.
+`original_prompt: true` asks with the original's prompt."""
 
 from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
+from utils import RateError
 
-OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 12500}
+OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 12500, "turn_format": "original"}
+TURN_FORMATS = ("original", "plain")
 FIXTURE = dict(_hh_rlhf.FIXTURE)
 
 
 def build(options: dict) -> DatasetTemplate:
+    if options["turn_format"] not in TURN_FORMATS:
+        raise RateError(f"rewrites.template_options.turn_format: must be one of {list(TURN_FORMATS)}, "
+                        f"got {options['turn_format']!r}")
+    split = _hh_rlhf.original_last_turn if options["turn_format"] == "original" else _hh_rlhf.last_turn
+
     def response(row: dict) -> str:
-        return _hh_rlhf.last_turn(row["dialogue"])[1]
+        return split(row["dialogue"])[1]
 
     return DatasetTemplate(
         name="hh_rlhf_helpfulness",
@@ -23,10 +33,10 @@ def build(options: dict) -> DatasetTemplate:
         n_examples=2 * options["n_rows"],
         w_strings={"w=1": "more helpful", "w=0": "less helpful"},
         w_classifier=lambda row: (row["side"] == "chosen") if response(row) else None,
-        get_reward_question=lambda row: _hh_rlhf.last_turn(row["dialogue"])[0],
+        get_reward_question=lambda row: split(row["dialogue"])[0],
         get_original_completion=response,
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=_hh_rlhf.REWRITE_PROMPT,
+        rewrite_prompt=_hh_rlhf.ORIGINAL_HELPFULNESS_PROMPT if options["original_prompt"] else _hh_rlhf.REWRITE_PROMPT,
         backend="openai_batch",
         extra={"source": _sources.describe(options)},
     )

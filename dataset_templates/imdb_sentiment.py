@@ -22,7 +22,7 @@ def build(options: dict) -> DatasetTemplate:
         get_reward_question=lambda row: _imdb.REWARD_QUESTION,
         get_original_completion=lambda row: row["text"],
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=_imdb.rewrite_prompt("so it has {w_counterfactual_string}"),
+        rewrite_prompt=_imdb.ORIGINAL_PROMPT if options["original_prompt"] else _imdb.rewrite_prompt("so it has {w_counterfactual_string}"),
         backend="openai_batch",
         classify_text=judge.one if judge else None,
         classify_texts=(lambda texts: judge.with_confidence(texts, desc="judging W (sentiment classifier)")) if judge else None,

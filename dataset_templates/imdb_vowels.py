@@ -5,7 +5,8 @@ W reads the first letter of the review (leading quotes, digits and spaces skippe
 In every W=1 review, `typo_percent` % of the words longer than 2 letters get two adjacent letters
 swapped (never a word's first letter, so the typos cannot change W); which words and which letters is
 seeded by `typo_seed` and the review's row index, so the corpus is the same on every run. The paper
-swept 0-30 %; W=0 reviews are left as they are. Rows keep the clean review in `clean_text` and the
+swept 0-30 % (`typo_percent`, 30 by default as in the original code); W=0 reviews are left as they
+are. `w0_string` is the original's "doesn't start with a vowel" unless configured. Rows keep the clean review in `clean_text` and the
 number of typos in `n_typos`.
 """
 
@@ -18,7 +19,8 @@ from typing import Optional
 from dataset_templates import DatasetTemplate, _imdb, _sources
 from utils import RateError
 
-OPTIONS = {**_imdb.OPTIONS, "typo_percent": 10.0, "typo_seed": 0}
+# The original's defaults: 30 % typos, and "doesn't start with a vowel" for W = 0.
+OPTIONS = {**_imdb.OPTIONS, "typo_percent": 30.0, "typo_seed": 0, "w0_string": "doesn't start with a vowel"}
 FIXTURE = dict(_imdb.FIXTURE)
 VOWELS = set("aeiouAEIOU")
 LETTERS = re.compile(r"[A-Za-z]+")
@@ -74,12 +76,12 @@ def build(options: dict) -> DatasetTemplate:
         description=f"IMDB train reviews; W = starts with a vowel; {percent:g} % typos in W=1 reviews only.",
         load_rows=load_rows,
         n_examples=2500,
-        w_strings={"w=1": "starts with a vowel", "w=0": "starts with a consonant"},
+        w_strings={"w=1": "starts with a vowel", "w=0": options["w0_string"]},
         w_classifier=lambda row: starts_with_vowel(row["text"]),
         get_reward_question=lambda row: _imdb.REWARD_QUESTION,
         get_original_completion=lambda row: row["text"],
         get_id=lambda row, index: row["id"],
-        rewrite_prompt=_imdb.rewrite_prompt("so that it {w_counterfactual_string}"),
+        rewrite_prompt=_imdb.ORIGINAL_VOWELS_PROMPT if options["original_prompt"] else _imdb.rewrite_prompt("so that it {w_counterfactual_string}"),
         backend="openai_batch",
         classify_text=starts_with_vowel,
         extra={"source": _sources.describe(options), "typo_percent": percent, "typo_seed": seed},

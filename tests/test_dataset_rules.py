@@ -11,7 +11,7 @@ import statistics
 import pytest
 
 from dataset_fixtures import DATASETS, build_with_fixtures, build_tiny_sentiment_classifier
-from dataset_templates import _hh_rlhf, imdb_vowels
+from dataset_templates import _hh_rlhf, _sentiment, imdb_vowels
 from utils import RateError
 
 
@@ -142,8 +142,26 @@ def test_helpsteer_helpfulness_uses_the_original_prompt(models_dir):
 
 # --- HH-RLHF -----------------------------------------------------------------------------------
 
-def test_hh_rlhf_helpfulness_gives_two_examples_per_row(models_dir):
-    template = build_with_fixtures("hh_rlhf_helpfulness", models_dir)
+def original_last_turn(dialogue: str) -> tuple[str, str]:
+    """The original code's rule for helpfulness, as its source reads: split once at the last
+    "Assistant: ", strip both parts, and end the question with " Assistant: ". (A dialogue ending in
+    an empty assistant turn has no response here; the original took the turn before.)"""
+    if dialogue.rstrip().endswith("Assistant:"):
+        return dialogue.strip(), ""
+    before, after = dialogue.rsplit("Assistant: ", 1)
+    return before.strip() + " Assistant: ", after.strip()
+
+
+def original_first_exchange(dialogue: str) -> tuple[str, str]:
+    """The original's rule for harmlessness and sentiment: the text after the first "Human: " up to
+    the next "Assistant: ", and after the first "Assistant: " up to that piece's last "Human:"."""
+    return (dialogue.split("Human: ")[1].split("Assistant: ")[0].strip(),
+            dialogue.split("Assistant: ")[1].rsplit("Human:", 1)[0].strip())
+
+
+@pytest.mark.parametrize("turn_format", ["original", "plain"])
+def test_hh_rlhf_helpfulness_gives_two_examples_per_row(models_dir, turn_format):
+    template = build_with_fixtures("hh_rlhf_helpfulness", models_dir, turn_format=turn_format)
     rows = by_id(template)
     raws = raw("hh_rlhf.jsonl")
     assert len(rows) == 2 * len(raws)
@@ -151,10 +169,14 @@ def test_hh_rlhf_helpfulness_gives_two_examples_per_row(models_dir):
         for side, w in (("chosen", True), ("rejected", False)):
             row = rows[f"hh-{index}-{side}"]
             dialogue = source[side]
-            cut = dialogue.rindex("\n\nAssistant:")
-            response = dialogue[cut + len("\n\nAssistant:"):].strip()
+            if turn_format == "original":  # the default: what the original's reward model read
+                question, response = original_last_turn(dialogue)
+                assert question.endswith(" Assistant: ") or not response
+            else:
+                cut = dialogue.rindex("\n\nAssistant:")
+                question, response = dialogue[:cut].strip(), dialogue[cut + len("\n\nAssistant:"):].strip()
             assert template.get_original_completion(row) == response
-            assert template.get_reward_question(row) == dialogue[:cut].strip()
+            assert template.get_reward_question(row) == question
             assert template.w_classifier(row) is (w if response else None)
 
 
@@ -177,10 +199,11 @@ def test_hh_rlhf_harmlessness_is_the_first_rejected_replies_all_w1(models_dir):
     rows = template.load_rows()
     assert [template.get_id(r, i) for i, r in enumerate(rows)] == [f"hh-{i}-rejected" for i in range(6)]
     assert all(template.w_classifier(r) is True for r in rows)
+    for row, source in zip(rows, raws):
+        question, response = original_first_exchange(source["rejected"])
+        assert (template.get_reward_question(row), template.get_original_completion(row)) == (question, response)
     multi_turn = next(i for i, r in enumerate(raws) if r["rejected"].count("\n\nHuman:") > 1)
-    human_turns = raws[multi_turn]["rejected"].split("\n\nHuman:")
-    assert template.get_reward_question(rows[multi_turn]) == human_turns[1].split("\n\nAssistant:")[0].strip()
-    assert template.get_original_completion(rows[multi_turn]) == human_turns[1].split("\n\nAssistant:")[1].strip()
+    assert "Human:" not in template.get_original_completion(rows[multi_turn])
 
 
 def test_hh_rlhf_sentiment_takes_w_from_the_classifier(models_dir, tmp_path):
@@ -195,6 +218,26 @@ def test_hh_rlhf_sentiment_takes_w_from_the_classifier(models_dir, tmp_path):
     assert [template.get_id(r, i) for i, r in enumerate(rows)] == [f"hh-{i}-rejected" for i in range(1, 6)]
     assert [template.w_classifier(r) for r in rows] == [True, False, True, None, False]
     assert [template.classify_text(t) for t in replies if t] == [True, False, True, False]
+
+
+def test_hh_rlhf_sentiment_reads_w_from_the_whole_dialogue_as_the_original_did(models_dir, tmp_path):
+    """The original classified the whole rejected dialogue and took the first exchange; a dialogue
+    whose later turns carry the sentiment shows the difference from `exchange: last`."""
+    dialogues = ["\n\nHuman: q\n\nAssistant: the movie\n\nHuman: and?\n\nAssistant: wonderful great perfect",
+                 "\n\nHuman: q\n\nAssistant: good\n\nHuman: sure?\n\nAssistant: awful terrible worst hate"]
+    path = tmp_path / "hh.jsonl"
+    path.write_text("".join(json.dumps({"chosen": d, "rejected": d}) + "\n" for d in dialogues))
+    first = build_with_fixtures("hh_rlhf_sentiment", models_dir, local_path=str(path), n_rows=2)
+    last = build_with_fixtures("hh_rlhf_sentiment", models_dir, local_path=str(path), n_rows=2, exchange="last")
+    judge = _sentiment.SentimentJudge({**_sentiment.OPTIONS, "sentiment_model": str(models_dir / "tiny_sentiment_classifier")})
+    for template, texts in ((first, dialogues), (last, [d.rsplit("\n\nAssistant:", 1)[1].strip() for d in dialogues])):
+        rows = template.load_rows()
+        assert [template.w_classifier(r) for r in rows] == judge(texts)
+    rows = first.load_rows()
+    assert [(first.get_reward_question(r), first.get_original_completion(r)) for r in rows] == [
+        original_first_exchange(d) for d in dialogues]
+    assert [last.get_original_completion(r) for r in last.load_rows()] == ["wonderful great perfect",
+                                                                         "awful terrible worst hate"]
 
 
 # --- ELI5 --------------------------------------------------------------------------------------
@@ -236,3 +279,42 @@ def test_eli5_default_file_is_under_project_dir(project_dir):
     (project_dir / "data" / "ELI5" / "all.jsonl").write_text((DATASETS / "eli5.jsonl").read_text())
     assert len(eli5_length.build(dict(eli5_length.OPTIONS)).load_rows()) == sum(
         len(q["answers"]["text"]) for q in raw("eli5.jsonl"))
+
+
+# --- Fidelity to the original code's templates (README, "Differences from the original code") ---
+
+def test_imdb_vowels_keeps_the_originals_strings_and_rate_unless_configured(models_dir):
+    template = build_with_fixtures("imdb_vowels", models_dir)
+    assert template.w_strings == {"w=1": "starts with a vowel", "w=0": "doesn't start with a vowel"}
+    assert template.extra["typo_percent"] == 30.0
+    other = build_with_fixtures("imdb_vowels", models_dir, w0_string="starts with a consonant", typo_percent=10)
+    assert other.w_string(False) == "starts with a consonant" and other.extra["typo_percent"] == 10
+
+
+@pytest.mark.parametrize("name, original", [
+    ("imdb_length", "{original_completion}\n\n[Adjust this review so it's {w_counterfactual_string}, but change *nothing* else."),
+    ("imdb_sentiment", "{original_completion}\n\n[Adjust this review so it's {w_counterfactual_string}, but change *nothing* else."),
+    ("imdb_vowels", "{original_completion}\n\nAdjust this review so it {w_counterfactual_string}, but change *nothing* else "
+                    "other than minor changes to make the first sentence grammatically correct."),
+    ("hh_rlhf_sentiment", "{original_completion}\n\n[Adjust this response so it's {w_counterfactual_string}, but change "
+                          "*nothing* else."),
+    ("hh_rlhf_harmlessness", "{original_completion}\n\n[Adjust this response so it's {w_counterfactual_string}, but "
+                             "change *nothing* else."),
+    ("hh_rlhf_helpfulness", "{original_completion}\n\nAdjust this response so it's {w_counterfactual_string} than the "
+                            "current response, but change *nothing* else. By \"helpful\", I mean informative, relevant "
+                            "and clear."),
+    ("eli5_length", "{original_completion}\n\n[Adjust this answer so it's {w_counterfactual_string}, but change *nothing* "
+                    "else. If the above answer is phrased as a question do not answer it \u2014 just rewrite the question "
+                    "following the same instructions.]"),
+])
+def test_original_prompt_restores_the_original_codes_prompt(models_dir, name, original):
+    assert build_with_fixtures(name, models_dir, original_prompt=True).rewrite_prompt == original
+    assert build_with_fixtures(name, models_dir).rewrite_prompt != original
+
+
+def test_eli5_median_of_every_answer_as_the_original_took_it(models_dir):
+    template = build_with_fixtures("eli5_length", models_dir, median_includes_empty=True)
+    lengths = [len(t) for q in raw("eli5.jsonl") for t in q["answers"]["text"]]
+    assert any(n == 0 for n in lengths), "the fixture should hold an empty answer"
+    median = int(statistics.median(lengths))
+    assert template.classify_text("x" * median) is False and template.classify_text("x" * (median + 1)) is True
