@@ -26,13 +26,10 @@ with the dataset's W, requests, tokens and cost of rewriter and judge), and prin
 from __future__ import annotations
 
 import logging
-import random
 import sys
 from collections import Counter
-from dataclasses import dataclass
 
-from tqdm import tqdm
-
+from dataset_templates._sampling import Example, classify_rows, sample
 import judges
 from judges import changes as judge_changes
 from judges import efficacy as judge_efficacy
@@ -42,50 +39,6 @@ from rewriters import RewriteRequest, RewriteResult
 logger = logging.getLogger(__name__)
 
 REWRITE, REWRITTEN_REWRITE = "rewrite", "rewritten rewrite"
-
-
-@dataclass
-class Example:
-    id: str
-    w: bool
-    question: str
-    original: str
-
-
-def classify_rows(template) -> tuple[list[Example], int]:
-    """Every row with a definite W becomes an Example; rows W cannot be decided for are counted."""
-    examples, unclassified, seen = [], 0, set()
-    for index, row in enumerate(tqdm(template.load_rows(), desc=f"classifying W ({template.name})", unit="row")):
-        w = template.w_classifier(row)
-        if w is None:
-            unclassified += 1
-            continue
-        example_id = template.get_id(row, index)
-        if example_id in seen:
-            raise utils.RateError(f"dataset template '{template.name}' gives duplicate id '{example_id}'")
-        seen.add(example_id)
-        examples.append(Example(example_id, bool(w), template.get_reward_question(row),
-                                template.get_original_completion(row)))
-    return examples, unclassified
-
-
-def sample(examples: list[Example], n: int, seed: int, need_both_w: bool) -> list[Example]:
-    """A seeded sample of n examples in dataset order. Smoke runs keep two examples of each W where
-    the data have them (one is not enough for a standard error), swapping them in for randomly
-    chosen examples of the other W."""
-    if n >= len(examples):
-        logger.info("asked for %d examples, %d available: taking all", n, len(examples))
-        return list(examples)
-    rng = random.Random(seed)
-    chosen = set(rng.sample(range(len(examples)), n))
-    if need_both_w:
-        for w in (True, False):
-            have = [i for i in chosen if examples[i].w == w]
-            spare = [i for i, ex in enumerate(examples) if ex.w == w and i not in chosen]
-            for _ in range(max(0, min(2, n // 2, len(have) + len(spare)) - len(have))):
-                chosen.remove(rng.choice(sorted(i for i in chosen if examples[i].w != w)))
-                chosen.add(spare.pop(rng.randrange(len(spare))))
-    return [examples[i] for i in sorted(chosen)]
 
 
 def first_requests(examples: list[Example], template) -> list[RewriteRequest]:

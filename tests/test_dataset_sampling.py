@@ -1,12 +1,12 @@
-"""Sampling (create_dataset.classify_rows and sample): seeded, smoke runs keep both W values, rows W
+"""Sampling (dataset_templates/_sampling.py: classify_rows and sample): seeded, smoke runs keep both W values, rows W
 cannot be decided for are skipped and counted, ids stay unique; on the real templates' fixture rows."""
 
 from __future__ import annotations
 
 import pytest
 
-import create_dataset
-from create_dataset import Example, classify_rows, sample
+from dataset_templates import _sampling
+from dataset_templates._sampling import Example, classify_rows, sample
 from dataset_fixtures import build_with_fixtures
 from dataset_templates import DatasetTemplate
 from utils import RateError
@@ -80,7 +80,7 @@ def test_duplicate_ids_are_a_template_error():
         w_strings={"w=1": "a", "w=0": "b"}, w_classifier=lambda row: True, get_reward_question=lambda row: "",
         get_original_completion=lambda row: row["t"], rewrite_prompt="{original_completion}{w_counterfactual_string}")
     with pytest.raises(RateError, match="duplicate id 'a'"):
-        create_dataset.classify_rows(template)
+        _sampling.classify_rows(template)
 
 
 def test_a_real_template_from_the_command_line(project_dir):
@@ -99,9 +99,9 @@ def test_a_real_template_from_the_command_line(project_dir):
 
 def test_smoke_sample_keeps_two_of_the_rarer_w():
     # only 2 of 200 examples have W=0: every smoke sample of 10 must hold both
-    examples = [create_dataset.Example(str(i), i not in (3, 150), "q", "a") for i in range(200)]
+    examples = [_sampling.Example(str(i), i not in (3, 150), "q", "a") for i in range(200)]
     for seed in range(20):
-        chosen = create_dataset.sample(examples, 10, seed, need_both_w=True)
+        chosen = _sampling.sample(examples, 10, seed, need_both_w=True)
         assert len(chosen) == 10 and len({ex.id for ex in chosen}) == 10
         assert sum(not ex.w for ex in chosen) == 2
         assert [ex.id for ex in chosen] == sorted((ex.id for ex in chosen), key=int)

@@ -9,7 +9,7 @@ import pytest
 
 from estimation import bootstrap as eb
 from estimation import stats as es
-import treatment_effects as te
+from estimation import results as te
 
 
 def data(seed: int, n: int, skewed: bool = False):

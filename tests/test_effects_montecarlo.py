@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from estimation import stats as es
-import treatment_effects as te
+from estimation import results as te
 
 REPLICATES, N, P = 2000, 400, 0.3
 TAU1, TAU0, GAMMA, BETA, CONFOUNDING = 2.0, 0.0, 1.0, 1.0, 1.0

@@ -12,8 +12,10 @@ import pytest
 from scipy import stats
 
 from estimation import stats as es
-import treatment_effects as te
-from bench.bench_effects import loop_estimates
+from estimation import results as te
+from reporting import tables
+import utils
+from estimation.reference import loop_estimates
 
 
 def arrays(w, original, rewrite, back, oracle=None):
@@ -201,7 +203,7 @@ def test_a_single_example_in_a_group_is_named():
 
 
 def test_fewer_than_two_in_both_groups_is_a_clear_error():
-    with pytest.raises(te.utils.RateError, match="n1=1, n0=1"):
+    with pytest.raises(utils.RateError, match="n1=1, n0=1"):
         te.estimate(arrays(w=[1, 0], original=[1, 2], rewrite=[1, 2], back=[1, 2]), 0.05)
 
 
@@ -217,10 +219,10 @@ def test_constant_differences_give_zero_width_intervals_not_nan():
 
 def test_format_table_labels_atu_as_atc_and_shows_every_column():
     r = te.estimate(HAND, alpha=0.1)
-    table = te.format_table(r["estimates"], 0.1)
+    table = tables.format_table(r["estimates"], 0.1)
     lines = table.splitlines()
     assert lines[0].startswith("| estimator | estimand | estimate | SE | 90% CI | p | n1 | n0 |")
     assert "| RATE | ATU (ATC) | +2.0000 | 1.0000 |" in table
     assert len(lines) == 2 + 9
-    context = te.format_table([{"dataset": "d", "reward_key": "k", **row} for row in r["estimates"]], 0.1)
+    context = tables.format_table([{"dataset": "d", "reward_key": "k", **row} for row in r["estimates"]], 0.1)
     assert "| d | k | naive | ATE |" in context

@@ -37,3 +37,20 @@ def test_importing_everything_has_no_side_effects(tmp_path):
     assert report["root_handlers"] == 0, "logging.basicConfig belongs in main()"
     assert report["heavy"] == [], "reward models and plotting libraries load when built, not when imported"
     assert list(tmp_path.iterdir()) == [], "importing wrote into the working directory or created PROJECT_DIR"
+
+
+def test_scripts_are_run_never_imported_and_bench_is_no_library():
+    """The four scripts are entry points: no script, test or benchmark imports one of them, and no test
+    imports bench/ (what both need lives in a package)."""
+    import ast
+
+    scripts = {"create_dataset", "score_dataset", "treatment_effects", "visualize"}
+    for path in [*(REPO / "tests").glob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / p for p in
+                 ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in scripts, f"{path.name} imports the script {name}"
+                assert not (path.parent.name == "tests" and top == "bench"), f"{path.name} imports {name}"

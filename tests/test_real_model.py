@@ -100,24 +100,18 @@ def test_a_completion_cut_at_max_tokens_is_a_truncation_failure(smollm2, project
     assert rewriter.stats["completion_tokens"] == 3
 
 
-def test_the_gguf_weights_rewrite_and_judge_in_this_process(project_dir):
-    """The `transformers` backend and the local judge on the same GGUF file: loaded once, and the
-    judge's probability comes from the model's own log-probabilities."""
-    import create_dataset
-    from rewriters import transformers as local
-
+def test_the_gguf_weights_rewrite_and_judge_in_one_process(project_dir):
+    """The `transformers` backend and the local judge on the same GGUF file, in create_dataset.py's own
+    process: loaded once, and the judge's probability comes from the model's own log-probabilities."""
     gguf = local_llm.gguf_file()
-    before = len(local._LOADED)
     argv = ["--config", str(REPO / "config.yaml"), "--rewrites.backend=transformers",
             f"--rewrites.model={local_llm.NAME}", f"--rewrites.backend_options.gguf_file={gguf}",
             "--rewrites.backend_options.batch_size=4", "--rewrites.max_tokens=48", "--rewrites.n_examples=4",
             "--judge.method=llm", "--judge.backend=transformers"]
-    create_dataset.main(argv)
-    assert len(local._LOADED) == before + 1, "the rewriter and the judge loaded the weights separately"
-    path = max((project_dir / "data/rewrites").glob("*.jsonl"))
-    records = [json.loads(line) for line in path.read_text().splitlines()]
+    done = run_script("create_dataset.py", *argv)
+    records, meta = output_of(done)
+    assert done.stderr.count("rewriters.transformers: loaded") == 1, "the rewriter and the judge loaded it apart"
     assert len(records) == 4
     check_records(records, {"llm logprobs"})  # log-probabilities come with every local answer
-    meta = json.loads(path.with_name(path.stem + ".meta.json").read_text())
     assert meta["counts"]["api cost_usd"] == 0.0 and meta["counts"]["judge api cost_usd"] == 0.0
     assert meta["templates"]["judge"]["backend"] == "transformers"

@@ -15,7 +15,7 @@ from reporting import figures
 from reporting import report
 from reporting import samples
 import utils
-import visualize
+from reporting import runs as visualize_runs
 from conftest import REPO, run_script
 
 ESTIMATES = {("naive", "ATE"): 0.90, ("single rewrite", "ATE"): 0.70, ("single rewrite", "ATT"): 0.65,
@@ -115,8 +115,10 @@ def write_run(project: Path, index: int, *, dataset: str = "toy", reward: str = 
 
 
 def run_visualize(capsys, *overrides: str) -> list[str]:
-    visualize.main(["--config", str(REPO / "config.yaml"), *overrides])
-    return capsys.readouterr().out.strip().splitlines()
+    """visualize.py as a user runs it; its printed lines."""
+    done = run_script("visualize.py", "--config", str(REPO / "config.yaml"), *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ def run_visualize(capsys, *overrides: str) -> list[str]:
 
 
 def test_forest_plot_is_a_png_and_pdf_of_the_figure_size(project_dir, tmp_path):
-    rows = visualize.complete_rows(json.loads(write_run(project_dir, 1).read_text()), Path("x"), raw=False)
+    rows = visualize_runs.complete_rows(json.loads(write_run(project_dir, 1).read_text()), Path("x"), raw=False)
     written = figures.forest_plot([("toy, rm", rows)], tmp_path / "forest.png", raw=False, alpha=0.05, dpi=80)
     assert [p.suffix for p in written] == [".png", ".pdf"]
     assert written[1].read_bytes().startswith(b"%PDF") and written[1].stat().st_size > 1000
@@ -136,7 +138,7 @@ def test_forest_plot_is_a_png_and_pdf_of_the_figure_size(project_dir, tmp_path):
 
 
 def test_forest_plot_shows_effect_sizes_unless_raw_and_marks_the_truth(project_dir):
-    rows = visualize.complete_rows(json.loads(write_run(project_dir, 1).read_text()), Path("x"), raw=False)
+    rows = visualize_runs.complete_rows(json.loads(write_run(project_dir, 1).read_text()), Path("x"), raw=False)
     figure = figures.forest_figure([("toy, rm", rows)], raw=False, alpha=0.05)
     panels = {axis.get_title(): axis for axis in figure.axes}
     assert set(panels) == {"ATE", "ATT", "ATU"}
@@ -155,7 +157,7 @@ def test_forest_plot_shows_effect_sizes_unless_raw_and_marks_the_truth(project_d
     assert [float(line.get_xdata()[0]) for line in truth_lines(raw["ATT"])] == [pytest.approx(0.47)]
     assert "reward (rm)" in raw["ATT"].get_xlabel()
     # no truth known, no truth line
-    unknown = visualize.complete_rows(json.loads(write_run(project_dir, 2, truth=False).read_text()), Path("x"),
+    unknown = visualize_runs.complete_rows(json.loads(write_run(project_dir, 2, truth=False).read_text()), Path("x"),
                                       raw=False)
     assert not any(truth_lines(axis) for axis in figures.forest_figure([("t", unknown)], raw=False, alpha=0.05).axes)
 
@@ -167,7 +169,7 @@ def test_forest_plot_over_many_files_stacks_a_block_per_file(project_dir, capsys
     forest = next(project_dir.glob("plots/comparison_estimates_*.png"))
     # two header slots and three estimator rows per file
     assert png_size(forest) == (round(figures.WIDTH * 60), round((1.0 + 0.3 * 8) * 60))
-    rows = [visualize.complete_rows(json.loads(path.read_text()), path, raw=False) for path in (first, second)]
+    rows = [visualize_runs.complete_rows(json.loads(path.read_text()), path, raw=False) for path in (first, second)]
     figure = figures.forest_figure([("toy, rm", rows[0]), ("other, rm2", rows[1])], raw=False, alpha=0.05)
     ate = figure.axes[0]
     # the second file's block is below the first's header, three rows and its own header
@@ -212,10 +214,10 @@ def test_sweep_reads_the_swept_value_from_the_run_that_used_it(project_dir, tmp_
                        effects_options={"p_typos_given_negative": 0.5}),
              # left at the template's default (0.7 in dataset_templates/synthetic_sentiment.py)
              write_run(project_dir, 3, shift=0.1)]
-    assert [visualize.config_value(path, key) for path in files] == [0.9, 0.1, 0.7]
+    assert [visualize_runs.config_value(path, key) for path in files] == [0.9, 0.1, 0.7]
     cfg = utils.load_config(None, [("visualize.sweep_files", "[toy_rm_treatment_effects_*.json]"),
                                    ("visualize.sweep_key", key)])
-    points, paths = visualize.sweep_points(cfg["visualize"], cfg, raw=False)
+    points, paths = visualize_runs.sweep_points(cfg["visualize"], cfg, raw=False)
     assert paths == [p.resolve() for p in files] and [x for x, _ in points] == [0.9, 0.1, 0.7]
     written = figures.sweep_plot(points, tmp_path / "sweep.png", parameter="p", raw=False, alpha=0.05, dpi=50)
     assert png_size(written[0]) == (round(figures.WIDTH * 50), round(2.9 * 50)) and inked(written[0]) > 0.02
@@ -231,13 +233,13 @@ def test_sweep_reads_the_swept_value_from_the_run_that_used_it(project_dir, tmp_
 
     given = utils.load_config(None, [("visualize.sweep_files", "[toy_rm_treatment_effects_*.json]"),
                                      ("visualize.sweep_values", "[3, 1, 2]")])
-    assert [x for x, _ in visualize.sweep_points(given["visualize"], given, raw=True)[0]] == [3.0, 1.0, 2.0]
+    assert [x for x, _ in visualize_runs.sweep_points(given["visualize"], given, raw=True)[0]] == [3.0, 1.0, 2.0]
     short = utils.load_config(None, [("visualize.sweep_files", "[toy_rm_treatment_effects_*.json]"),
                                      ("visualize.sweep_values", "[3, 1]")])
     with pytest.raises(utils.RateError, match="2 values for 3 sweep files"):
-        visualize.sweep_points(short["visualize"], short, raw=True)
+        visualize_runs.sweep_points(short["visualize"], short, raw=True)
     with pytest.raises(utils.RateError, match="no key 'rewrites.template_options.nonexistent'"):
-        visualize.config_value(files[0], "rewrites.template_options.nonexistent")
+        visualize_runs.config_value(files[0], "rewrites.template_options.nonexistent")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,19 +250,19 @@ def test_sweep_reads_the_swept_value_from_the_run_that_used_it(project_dir, tmp_
 def test_effect_sizes_are_computed_for_files_without_them():
     today = {"reward_std": 2.0, "estimates": [{"estimator": "RATE", "estimand": "ATE", "estimate": 1.0, "se": 0.1,
                                                "ci_low": 0.8, "ci_high": 1.2, "truth": None}]}
-    row = visualize.complete_rows(today, Path("e.json"), raw=False)[0]
+    row = visualize_runs.complete_rows(today, Path("e.json"), raw=False)[0]
     assert (row["norm_estimate"], row["norm_se"], row["norm_ci_low"], row["norm_ci_high"]) == (0.5, 0.05, 0.4, 0.6)
     assert row["p"] is None and row["norm_truth"] is None
-    given = visualize.complete_rows({"reward_std": 2.0, "estimates": [{**today["estimates"][0], "norm_estimate": 9.0}]},
+    given = visualize_runs.complete_rows({"reward_std": 2.0, "estimates": [{**today["estimates"][0], "norm_estimate": 9.0}]},
                                     Path("e.json"), raw=False)[0]
     assert given["norm_estimate"] == 9.0, "a file's own effect size is kept"
     with pytest.raises(utils.RateError, match="visualize.raw=true"):
-        visualize.complete_rows({"estimates": today["estimates"]}, Path("e.json"), raw=False)
-    assert visualize.complete_rows({"estimates": today["estimates"]}, Path("e.json"), raw=True)[0]["norm_estimate"] is None
+        visualize_runs.complete_rows({"estimates": today["estimates"]}, Path("e.json"), raw=False)
+    assert visualize_runs.complete_rows({"estimates": today["estimates"]}, Path("e.json"), raw=True)[0]["norm_estimate"] is None
     # an estimand the data cannot define has no estimate: it is left out of the plot, not an error
     undefined = {**today["estimates"][0], "estimand": "ATU", "estimate": None, "se": None, "ci_low": None,
                  "ci_high": None}
-    rows = visualize.complete_rows({"reward_std": 2.0, "estimates": [today["estimates"][0], undefined]},
+    rows = visualize_runs.complete_rows({"reward_std": 2.0, "estimates": [today["estimates"][0], undefined]},
                                    Path("e.json"), raw=False)
     assert rows[1]["norm_estimate"] is None
 

@@ -1,0 +1,63 @@
+"""The effects table of a run: markdown (printed, and written beside the CSV) and the tidy CSV."""
+
+from __future__ import annotations
+
+import csv
+
+from estimation.results import ROW_KEYS
+import utils
+
+
+def _cell(value, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
+def _p_cell(p) -> str:
+    if p is None:
+        return ""
+    # a p-value below the smallest double underflows to 0; say so instead of printing 0
+    return "<1e-300" if p == 0 else (f"{p:.2e}" if p < 1e-3 else f"{p:.3f}")
+
+
+def format_table(rows: list[dict], alpha: float) -> str:
+    """A markdown table of `estimates` rows. Rows carrying `dataset` and `reward_key` (the table of a
+    whole run) get those columns first; a bootstrap interval column appears when rows have one. ATU is
+    labelled "ATU (ATC)", the same estimand under the name other libraries use."""
+    level = f"{100 * (1 - alpha):g}%"
+    context = bool(rows) and "dataset" in rows[0]
+    boot = any("boot_ci_low" in row for row in rows)
+    head = (["dataset", "reward key"] if context else []) + [
+        "estimator", "estimand", "estimate", "SE", f"{level} CI", "p", "n1", "n0", "estimate/sd", "SE/sd", "truth"]
+    head += [f"bootstrap {level} CI"] if boot else []
+    align = (["---"] * 2 if context else []) + ["---", "---"] + ["---:"] * 2 + ["---"] + ["---:"] * 6
+    align += ["---"] if boot else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for row in rows:
+        cells = [row["dataset"], row["reward_key"]] if context else []
+        cells += [row["estimator"], "ATU (ATC)" if row["estimand"] == "ATU" else row["estimand"],
+                  _cell(row["estimate"], "+.4f"), _cell(row["se"], ".4f"),
+                  f"[{_cell(row['ci_low'], '+.4f')}, {_cell(row['ci_high'], '+.4f')}]", _p_cell(row.get("p")),
+                  str(row.get("n1", "")), str(row.get("n0", "")), _cell(row.get("norm_estimate"), "+.4f"),
+                  _cell(row.get("norm_se"), ".4f"), _cell(row.get("truth"), "+.4f")]
+        if boot:
+            low, high = row.get("boot_ci_low"), row.get("boot_ci_high")
+            cells.append("" if low is None else f"[{low:+.4f}, {high:+.4f}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_run_tables(rows: list[dict], alpha: float, artifact) -> tuple:
+    """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem."""
+    csv_path, artifact = utils.artifacts.new_path(artifact, "csv")
+    columns = ["dataset", "reward_key", *ROW_KEYS] + (["boot_ci_low", "boot_ci_high"] if any(
+        "boot_ci_low" in row for row in rows) else [])
+
+    def write_csv(handle):
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
+
+    utils.atomic_write(csv_path, write_csv)
+    md_path = utils.atomic_write(csv_path.with_suffix(".md"), lambda h: h.write(format_table(rows, alpha) + "\n"))
+    return csv_path, md_path, artifact
