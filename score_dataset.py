@@ -111,12 +111,6 @@ def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, obje
     return prepared
 
 
-def check_engine_settings(cfg: utils.Config) -> None:
-    for key in ("batch_size", "max_batch_tokens", "checkpoint_texts"):
-        if cfg["scoring"][key] is not None and cfg["scoring"][key] < 1:
-            raise utils.RateError(f"{cfg.source('scoring.' + key)}: scoring.{key} must be at least 1")
-
-
 def engine_settings(cfg: utils.Config, model) -> tuple[int, int]:
     """The token budget and text cap per forward pass; a null budget is chosen by device."""
     from scoring import engine as scoring_engine
@@ -181,7 +175,6 @@ def main(argv: list[str] | None = None) -> None:
         output = scoring_shards.merge(cfg, dataset, values[0], merge, started)
         print(output)
         return
-    check_engine_settings(cfg)
     prepared = prepare_models(cfg, values)
     shard = scoring_shards.parse_shard(section["shard"], cfg)
 

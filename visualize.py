@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> None:
     cfg, started = utils.start(argv, __doc__)
     section = cfg["visualize"]
-    report_runs.check_section(section, cfg)
     raw, dpi = section["raw"], section["dpi"]
 
     dataset = utils.dataset_key(cfg, "visualize")

@@ -17,10 +17,11 @@ import re
 from typing import Optional
 
 from dataset_templates import DatasetTemplate, _imdb, _sources
-from utils import RateError
+from utils.schema import Range
 
 # The original's defaults: 30 % typos, and "doesn't start with a vowel" for W = 0.
 OPTIONS = {**_imdb.OPTIONS, "typo_percent": 30.0, "typo_seed": 0, "w0_string": "doesn't start with a vowel"}
+CHECKS = {"typo_percent": Range(0, 100)}
 FIXTURE = dict(_imdb.FIXTURE)
 VOWELS = set("aeiouAEIOU")
 LETTERS = re.compile(r"[A-Za-z]+")
@@ -58,8 +59,6 @@ def inject_typos(text: str, percent: float, rng: random.Random) -> tuple[str, in
 
 def build(options: dict) -> DatasetTemplate:
     percent, seed = options["typo_percent"], options["typo_seed"]
-    if not 0 <= percent <= 100:
-        raise RateError(f"rewrites.template_options.typo_percent: must be between 0 and 100, got {percent}")
 
     def load_rows() -> list[dict]:
         rows = []

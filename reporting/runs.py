@@ -190,12 +190,6 @@ def make_run(label: str, path: Path, effects: dict, section: dict) -> report.Run
     return run
 
 
-def check_section(section: dict, cfg: utils.Config) -> None:
-    for key, low in (("dpi", 20), ("sample_rewrites", 0), ("sample_max_chars", 10)):
-        if section[key] < low:
-            raise utils.RateError(f"{cfg.source('visualize.' + key)}: visualize.{key} must be at least {low}")
-
-
 def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg: utils.Config,
                     started: str, stamp: str) -> list[Path]:
     """One effects file's score distributions and sample rewrites, into the report's folder (the

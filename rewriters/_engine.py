@@ -37,30 +37,14 @@ ENGINE_KEYS = ("base_url", "max_concurrency", "adaptive_concurrency", "requests_
 DEFAULT_SETTINGS = {**{key: copy.deepcopy(SCHEMA["rewrites"][key][0]) for key in ENGINE_KEYS}, "logprobs": 0}
 AUTO_CAP_FACTOR, AUTO_CAP_SLACK = 3, 64
 
-POSITIVE = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout", "max_tokens", "max_submissions")
-NOT_NEGATIVE = ("max_retries", "retry_backoff", "retry_backoff_max", "poll_interval", "logprobs")
-
-
-def setting_error(key: str, problem: str):
-    """A RateError about one config key; create_dataset.py adds the file the key came from."""
-    from utils import RateError
-
-    error = RateError(f"{key}: {problem}")
-    error.key = key
-    return error
-
-
 def engine_settings(settings: Optional[dict], section: str = "rewrites") -> dict:
+    """The engine keys of `settings` over the defaults, each checked by the schema's declared range
+    (a backend may be given settings that no config file was loaded for: the judge's, a test's)."""
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in (settings or {}).items() if k in DEFAULT_SETTINGS}}
-    for key in POSITIVE + NOT_NEGATIVE:
-        value = merged[key]
-        if value is not None and (value <= 0 if key in POSITIVE else value < 0):
-            raise setting_error(f"{section}.{key}", f"must be {'positive' if key in POSITIVE else 'at least 0'}, got {value}")
-    price = merged["price_per_million_tokens"]
-    if price is not None and (len(price) != 2 or not all(
-            isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in price)):
-        raise setting_error(f"{section}.price_per_million_tokens",
-                            f"must be [input, output] US dollars per million tokens, got {price!r}")
+    for key, value in merged.items():
+        entry = SCHEMA[section].get(key) or SCHEMA["rewrites"].get(key) or SCHEMA["judge"].get(key)
+        if entry is not None and len(entry) > 2:
+            entry[2].check(f"{section}.{key}", value)
     return merged
 
 

@@ -24,6 +24,7 @@ import re
 from typing import Optional
 
 from rewriters import RewriteRequest
+from utils.errors import ConfigError
 
 DETECTORS = ("empty", "apology", "echo", "meta")
 
@@ -76,16 +77,12 @@ class FailureDetector:
     def __init__(self, detectors: list[str], patterns: list[str]):
         unknown = [d for d in detectors if d not in DETECTORS]
         if unknown:
-            from rewriters._engine import setting_error
-
-            raise setting_error("rewrites.refusal_detectors", f"unknown detector {unknown[0]!r} (known: {', '.join(DETECTORS)})")
+            raise ConfigError("rewrites.refusal_detectors", f"unknown detector {unknown[0]!r} (known: {', '.join(DETECTORS)})")
         self.detectors = set(detectors)
         try:
             self.patterns = [re.compile(p, re.IGNORECASE) for p in patterns]
         except re.error as exc:
-            from rewriters._engine import setting_error
-
-            raise setting_error("rewrites.refusal_patterns", f"not a regular expression ({exc})") from None
+            raise ConfigError("rewrites.refusal_patterns", f"not a regular expression ({exc})") from None
 
     def judge(self, answer: dict, request: RewriteRequest, cap: Optional[int] = None) -> Optional[str]:
         """The failure reason of an answer, or None if its text is a usable rewrite. `cap` is the

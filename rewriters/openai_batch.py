@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import utils
 from rewriters import RewriteRequest
 from rewriters._engine import EngineBackend
+from utils.schema import AT_LEAST_1
 from rewriters._openai_common import answer_from_completion, cache_family, client_arguments, on_openai
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ OPTIONS = {
     "max_requests_per_file": 50_000,
     "max_bytes_per_file": 200_000_000,
 }
+CHECKS = {"max_requests_per_file": AT_LEAST_1, "max_bytes_per_file": AT_LEAST_1}
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 TOKEN_LIMIT = "token_limit_exceeded"
@@ -250,9 +252,4 @@ class BatchRewriter(EngineBackend):
 
 def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None,
           section: str = "rewrites"):
-    for key in ("max_requests_per_file", "max_bytes_per_file"):
-        if options[key] < 1:
-            from rewriters._engine import setting_error
-
-            raise setting_error(f"{section}.backend_options.{key}", f"must be positive, got {options[key]}")
     return BatchRewriter(options, model, temperature, settings, section)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from rewriters import RewriteRequest, RewriteResult
 from utils import RateError
+from utils.schema import UNIT
 
 OPTIONS = {
     # Share of requests answered with a recorded failure, to exercise the failure path end to end.
@@ -24,6 +25,7 @@ OPTIONS = {
     # Share of requests whose answer keeps W as it was (the judge should notice).
     "miss_rate": 0.0,
 }
+CHECKS = {"failure_rate": UNIT, "miss_rate": UNIT}
 
 
 class SimulatedRewriter:
@@ -52,7 +54,4 @@ def build(options: dict, template, model: str, temperature: float, seed: int,
     if template.simulate_rewrite is None:
         raise RateError(f"dataset template '{template.name}' defines no simulate_rewrite; "
                         "the simulated backend can only rewrite such templates")
-    for key in ("failure_rate", "miss_rate"):
-        if not 0.0 <= options[key] <= 1.0:
-            raise RateError(f"rewrites.backend_options.{key} must be in [0, 1], got {options[key]}")
     return SimulatedRewriter(template, options["failure_rate"], options["miss_rate"], seed)

@@ -61,7 +61,7 @@ def test_defaults_without_a_file():
             assert cfg[section] == keys[0]
             continue
         assert set(cfg[section]) == set(keys)
-        for key, (default, _) in keys.items():
+        for key, (default, *_) in keys.items():
             assert cfg[section][key] == default, f"{section}.{key}"
 
 
@@ -124,7 +124,7 @@ def test_override_parsed_and_typed(dotted, raw, expected):
     assert cfg.source(dotted) == "command line"
 
 
-@pytest.mark.parametrize("dotted, raw", [("rewrites.temperature", "1"), ("effects.alpha", "0")])
+@pytest.mark.parametrize("dotted, raw", [("rewrites.temperature", "1"), ("effects.min_efficacy", "0")])
 def test_int_accepted_for_float_and_stored_as_float(dotted, raw):
     section, key = dotted.split(".")
     value = utils.load_config(None, [(dotted, raw)])[section][key]
@@ -132,7 +132,7 @@ def test_int_accepted_for_float_and_stored_as_float(dotted, raw):
 
 
 def test_int_accepted_for_float_in_file(tmp_path):
-    value = utils.load_config(write_yaml(tmp_path, "effects:\n  alpha: 1\n"))["effects"]["alpha"]
+    value = utils.load_config(write_yaml(tmp_path, "effects:\n  min_efficacy: 1\n"))["effects"]["min_efficacy"]
     assert value == 1 and isinstance(value, float)
 
 
@@ -352,3 +352,31 @@ def test_later_phases_look_for_the_model_the_scored_file_is_named_after():
     assert utils.scored_model(several) == "armorm"
     named = utils.load_config(None, [("scoring.models", "[armorm, vader]"), ("effects.score", "vader")])
     assert utils.scored_model(named) == "vader"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("rewrites.max_concurrency=0", "command line: rewrites.max_concurrency: must be positive, got 0"),
+    ("effects.alpha=1", "command line: effects.alpha: must be in (0, 1), got 1"),
+    ("effects.min_efficacy=-0.1", "command line: effects.min_efficacy: must be in [0, 1], got -0.1"),
+    ("scoring.batch_size=0", "command line: scoring.batch_size: must be at least 1, got 0"),
+    ("visualize.dpi=10", "command line: visualize.dpi: must be at least 20, got 10"),
+    ("judge.logprobs=-1", "command line: judge.logprobs: must be at least 0, got -1"),
+    ("rewrites.price_per_million_tokens=[1]", "command line: rewrites.price_per_million_tokens: must be [input, output]"),
+])
+def test_ranges_are_declared_in_the_schema_and_checked_on_loading(override, message):
+    key, value = override.split("=", 1)
+    with pytest.raises(utils.RateError) as info:
+        utils.load_config(None, [(key, value)])
+    assert str(info.value).startswith(message)
+
+
+def test_a_modules_declared_option_ranges_are_checked_where_options_are_merged(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("rewrites:\n  backend_options:\n    failure_rate: 2\n")
+    cfg = utils.load_config(path)
+    from template_contract import build as build_template
+
+    with pytest.raises(utils.RateError) as info:
+        utils.build_from_module("rewriters", "simulated", "rewrites.backend", "rewrites.backend_options", cfg,
+                                build_template("dataset_templates", "synthetic_sentiment"), "m", 0.0, 0)
+    assert str(info.value) == f"{path}: rewrites.backend_options.failure_rate: must be in [0, 1], got 2"

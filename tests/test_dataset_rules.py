@@ -109,8 +109,12 @@ def test_imdb_vowels_typos_are_seeded(models_dir):
 
     assert texts() == texts()
     assert texts() != texts(typo_seed=1)
-    with pytest.raises(RateError, match="typo_percent"):
-        build_with_fixtures("imdb_vowels", models_dir, typo_percent=130)
+    # The range is declared beside the option (CHECKS), and applied where config options are merged.
+    import utils
+
+    with pytest.raises(RateError, match=r"typo_percent: must be in \[0, 100\], got 130"):
+        utils.merge_options({"typo_percent": 130}, imdb_vowels.OPTIONS, "rewrites.template_options", {},
+                            imdb_vowels.CHECKS)
 
 
 def test_swap_adjacent_skips_words_without_a_pair_to_swap():

@@ -18,6 +18,7 @@ from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_wr
 from utils import artifacts
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
                               setup_logging, sha256, start, write_meta)
+from utils.errors import ConfigError
 from utils.schema import CHOICES, SCHEMA
 
 __all__ = [
@@ -26,5 +27,5 @@ __all__ = [
     "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "load_env",
     "project_dir", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
-    "write_meta", "CHOICES", "SCHEMA",
+    "write_meta", "CHOICES", "SCHEMA", "ConfigError",
 ]

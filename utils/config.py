@@ -13,14 +13,11 @@ from typing import Any
 
 import yaml
 
+from utils.errors import ConfigError, RateError
 from utils.schema import CHOICES, SCHEMA
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SMOKE_MARK = "_smoke_test"
-
-
-class RateError(Exception):
-    """A problem the user can fix (bad config, missing input); reported as one line, exit code 2."""
 
 
 def _type_ok(value: Any, expected: type | tuple) -> bool:
@@ -33,8 +30,9 @@ def _type_ok(value: Any, expected: type | tuple) -> bool:
     return isinstance(value, expected)
 
 
-def check_value(dotted: str, value: Any, default: Any, expected: type, source: str) -> Any:
-    """Type-check one value; `None` is accepted where the default is `None` (meaning 'derive it')."""
+def check_value(dotted: str, value: Any, default: Any, expected: type, source: str, check=None) -> Any:
+    """Type-check one value, then apply its declared `check` (a range, utils/schema.py); `None` is
+    accepted where the default is `None` (meaning 'derive it')."""
     if value is None and default is None:
         return None
     if isinstance(value, str) and not _type_ok(value, expected) and _type_ok(0.0, expected):
@@ -48,6 +46,11 @@ def check_value(dotted: str, value: Any, default: Any, expected: type, source: s
         raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
     if dotted in CHOICES and value not in CHOICES[dotted]:
         raise RateError(f"{source}: key '{dotted}' must be one of {list(CHOICES[dotted])}, got {value!r}")
+    if check is not None:
+        try:
+            check.check(dotted, value)
+        except ConfigError as exc:
+            raise RateError(f"{source}: {exc}") from None
     return float(value) if expected is float else value
 
 
@@ -57,9 +60,10 @@ def _unknown_key(dotted: str, known: list[str], source: str) -> RateError:
     return RateError(f"{source}: unknown key '{dotted}'{suffix}")
 
 
-def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, str]) -> dict:
+def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, str], checks: dict | None = None) -> dict:
     """Merge a template's or backend's option dict over its declared defaults, type-checked by the
-    type of each default. Used for `*_options` dicts, whose keys only the template knows."""
+    type of each default and checked by the module's declared `CHECKS` (ranges). Used for
+    `*_options` dicts, whose keys only the template knows."""
     merged = dict(defaults)
     for key, value in given.items():
         dotted = f"{prefix}.{key}"
@@ -67,7 +71,8 @@ def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, s
         if key not in defaults:
             raise _unknown_key(dotted, list(defaults), source)
         default = defaults[key]
-        merged[key] = check_value(dotted, value, default, type(default), source) if default is not None else value
+        merged[key] = (check_value(dotted, value, default, type(default), source, (checks or {}).get(key))
+                       if default is not None else value)
     return merged
 
 
@@ -100,7 +105,7 @@ def _apply(data: dict, schema: dict, updates: dict, source: str, sources: dict, 
             if value is not None:  # a section whose keys are all commented out reads as null
                 _apply(data[key], schema[key], value, source, sources, prefix=f"{dotted}.")
             continue
-        default, expected = schema[key]
+        default, expected, *_ = schema[key]  # ranges are checked on the final values (check_ranges)
         value = check_value(dotted, value, default, expected, source)
         if expected is dict:
             for sub in value:
@@ -188,7 +193,22 @@ def load_config(path: str | os.PathLike | None, overrides: list[tuple[str, str]]
         _apply(data, SCHEMA, loaded, shown, sources)
     for dotted, raw in overrides:
         _apply(data, SCHEMA, _parse_override(dotted, raw), "command line", sources)
+    check_ranges(data, SCHEMA, sources, shown)
     return Config(data, sources, shown)
+
+
+def check_ranges(data: dict, schema: dict, sources: dict[str, str], shown: str, prefix: str = "") -> None:
+    """Every key's declared range, on the value that won (a file's 0 overridden on the command line is
+    no error), reported against where that value came from."""
+    for key, entry in schema.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(entry, dict):
+            check_ranges(data[key], entry, sources, shown, f"{dotted}.")
+        elif len(entry) > 2:
+            try:
+                entry[2].check(dotted, data[key])
+            except ConfigError as exc:
+                raise RateError(f"{sources.get(dotted, shown)}: {exc}") from None
 
 
 def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
@@ -280,10 +300,8 @@ def build_from_module(package: str, name: str, key: str, options_key: str, cfg: 
     `key`) is given the file that setting came from."""
     module = find_module(package, name, key, cfg)
     section, field = options_key.split(".")
-    options = merge_options(cfg[section][field], module.OPTIONS, options_key, cfg.sources)
+    options = merge_options(cfg[section][field], module.OPTIONS, options_key, cfg.sources, getattr(module, "CHECKS", {}))
     try:
         return module.build(options, *args)
-    except RateError as exc:
-        if getattr(exc, "key", None):
-            raise RateError(f"{cfg.source(exc.key)}: {exc}") from None
-        raise
+    except ConfigError as exc:
+        raise RateError(f"{cfg.source(exc.key)}: {exc}") from None

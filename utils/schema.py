@@ -5,10 +5,50 @@ README's config reference explains each key; experiments set them in YAML, one-o
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
-# Every key a config may hold, as (default, accepted type). `None` defaults mean "derived at run
-# time" (e.g. from the template or from another section); README's config reference explains each.
+from utils.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a key may hold, declared beside its type and default."""
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return "positive" if (self.low == 0 and self.low_open) else f"at least {self.low:g}"
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+    def check(self, key: str, value) -> None:
+        if value is None:
+            return
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if below or above:
+            raise ConfigError(key, f"must be {self}, got {value:g}")
+
+
+class PricePair:
+    """[input, output] US dollars per million tokens."""
+
+    def check(self, key: str, value) -> None:
+        if value is not None and (len(value) != 2 or not all(
+                isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in value)):
+            raise ConfigError(key, f"must be [input, output] US dollars per million tokens, got {value!r}")
+
+
+POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
+UNIT, OPEN_UNIT = Range(0, 1), Range(0, 1, low_open=True, high_open=True)
+
+# Every key a config may hold, as (default, accepted type[, the values it may take]). `None` defaults
+# mean "derived at run time" (e.g. from the template or from another section); README's config
+# reference explains each. The checks are the only range checks there are: loading a config applies
+# them, and so does every backend given settings directly (rewriters/_engine.py).
 SCHEMA: dict[str, Any] = {
     "smoke_test": (False, bool),
     # A pipeline's run id: each phase's `latest` takes only the files of this run (README, "Files").
@@ -20,27 +60,27 @@ SCHEMA: dict[str, Any] = {
         "template_options": ({}, dict),
         "model": (None, str),
         "temperature": (None, float),
-        "n_examples": (None, int),
-        "smoke_test_examples": (30, int),
+        "n_examples": (None, int, AT_LEAST_1),
+        "smoke_test_examples": (30, int, AT_LEAST_1),
         "seed": (42, int),
         # Engine of the API and local-model backends (README, "Rewriting"); `simulated` ignores them.
         "base_url": (None, str),
-        "max_concurrency": (64, int),
+        "max_concurrency": (64, int, POSITIVE),
         "adaptive_concurrency": (True, bool),
-        "requests_per_minute": (None, int),
-        "tokens_per_minute": (None, int),
-        "max_retries": (6, int),
-        "retry_backoff": (1.0, float),
-        "retry_backoff_max": (60.0, float),
-        "timeout": (120.0, float),
-        "max_tokens": (None, int),
+        "requests_per_minute": (None, int, POSITIVE),
+        "tokens_per_minute": (None, int, POSITIVE),
+        "max_retries": (6, int, AT_LEAST_0),
+        "retry_backoff": (1.0, float, AT_LEAST_0),
+        "retry_backoff_max": (60.0, float, AT_LEAST_0),
+        "timeout": (120.0, float, POSITIVE),
+        "max_tokens": (None, int, POSITIVE),
         "cache": (True, bool),
         "refusal_detectors": (["empty", "apology", "echo", "meta"], list),
         "refusal_patterns": ([], list),
-        "price_per_million_tokens": (None, list),
+        "price_per_million_tokens": (None, list, PricePair()),
         "dry_run": (False, bool),
-        "poll_interval": (30.0, float),
-        "max_submissions": (4, int),
+        "poll_interval": (30.0, float, AT_LEAST_0),
+        "max_submissions": (4, int, POSITIVE),
     },
     # The attribute judge (judges/): who decides W for originals, rewrites and rewritten rewrites.
     # Null model/backend/base_url/price mean "the rewriter's".
@@ -50,10 +90,10 @@ SCHEMA: dict[str, Any] = {
         "model": (None, str),
         "base_url": (None, str),
         "backend_options": ({}, dict),
-        "max_tokens": (10, int),
-        "logprobs": (5, int),
+        "max_tokens": (10, int, POSITIVE),
+        "logprobs": (5, int, AT_LEAST_0),
         "originals": (True, bool),
-        "price_per_million_tokens": (None, list),
+        "price_per_million_tokens": (None, list, PricePair()),
     },
     "scoring": {
         "model": ("vader", str),
@@ -64,11 +104,11 @@ SCHEMA: dict[str, Any] = {
         # The scoring engine (README, "The engine"). `models` scores several reward models in one run
         # (the output is named after the first); `shard` is 'i/N'; null engine sizes mean "by device".
         "models": ([], list),
-        "batch_size": (64, int),
-        "max_batch_tokens": (None, int),
+        "batch_size": (64, int, AT_LEAST_1),
+        "max_batch_tokens": (None, int, AT_LEAST_1),
         "device": (None, str),
         "dtype": (None, str),
-        "checkpoint_texts": (1024, int),
+        "checkpoint_texts": (1024, int, AT_LEAST_1),
         "keep_checkpoints": (False, bool),
         "rescore": (False, bool),
         "shard": (None, str),
@@ -83,12 +123,12 @@ SCHEMA: dict[str, Any] = {
         "w_original_key": ("original", str),
         "w_counterfactual_key": ("rewrite", str),
         "w_rewritten_rewrite_key": ("rewritten rewrite", str),
-        "alpha": (0.05, float),
-        "bootstrap_resamples": (0, int),
+        "alpha": (0.05, float, OPEN_UNIT),
+        "bootstrap_resamples": (0, int, AT_LEAST_0),
         "bootstrap_seed": (0, int),
         # Rewrite efficacy from the judge's verdicts: the share below which the run is flagged, what a
         # low share does (warn or refuse), and estimating on the examples whose rewrites both passed.
-        "min_efficacy": (0.8, float),
+        "min_efficacy": (0.8, float, UNIT),
         "low_efficacy": ("warn", str),
         "passed_judge_only": (False, bool),
     },
@@ -98,9 +138,9 @@ SCHEMA: dict[str, Any] = {
         "effects_filename": ("latest", (str, list)),
         "labels": ([], list),
         "raw": (False, bool),
-        "dpi": (150, int),
-        "sample_rewrites": (4, int),
-        "sample_max_chars": (400, int),
+        "dpi": (150, int, Range(20)),
+        "sample_rewrites": (4, int, AT_LEAST_0),
+        "sample_max_chars": (400, int, Range(10)),
         "seed": (0, int),
         "sweep_files": ([], list),
         "sweep_key": (None, str),
