@@ -124,10 +124,12 @@ def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None,
     for sidecar in directory.glob("*.meta.json") if directory.is_dir() else []:
         try:
             meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning("%s: unreadable sidecar, its file is not a candidate for 'latest' (%s)", sidecar, exc)
             continue
         artifact = Artifact.from_meta(meta.get("artifact"))
-        path = Path(meta.get("output") or "")
+        # The file beside its sidecar, wherever PROJECT_DIR has moved since it was written.
+        path = sidecar.parent / Path(meta.get("output") or "").name
         if artifact and _matches(artifact, kind, dataset, model, smoke, run) and path.is_file():
             found.append((artifact.stamp or "", path.stat().st_mtime_ns, path.name, path))
     if run is None:
