@@ -58,6 +58,7 @@ class EngineBackend:
         self.name = name
         self.model = model
         self.temperature = temperature
+        self.section = section  # where the settings came from, for messages: rewrites or judge
         self.settings = engine_settings(settings, section)
         self.detector = FailureDetector(self.settings["refusal_detectors"], self.settings["refusal_patterns"])
         self.stats: Counter = Counter()
@@ -145,13 +146,16 @@ class EngineBackend:
             show()
 
         show()
+        self.stats["requests"] += len(requests)
+        self.stats["cached"] += tally["cached"]
         if pending:
             logger.info("%s: %d requests, %d answered from the cache, %d to send", desc or self.name, len(requests),
                         tally["cached"], len(pending))
-            self.send(list(pending.items()), answer, fail, bar)
+            try:
+                self.send(list(pending.items()), answer, fail, bar)
+            finally:
+                bar.close()
         bar.close()
-        self.stats["requests"] += len(requests)
-        self.stats["cached"] += tally["cached"]
         by_id, failed = {}, {}
         for request in requests:
             key = keys[request.custom_id]

@@ -4,9 +4,32 @@ chat completion into an answer."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 import utils
+
+# What a server's error message may echo of a credential: OpenAI-style keys, bearer tokens.
+_SECRET = re.compile(r"(sk-|sess-|key-)[A-Za-z0-9*_.\-]{3,}|(Bearer\s+)[A-Za-z0-9*_.\-]+", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with anything shaped like a key masked, before it is logged or stored."""
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+
+
+def fatal_reason(status: int, message: str, code: Optional[str], section: str) -> Optional[str]:
+    """Why no retry and no other request can succeed, with the setting to fix; None for errors of
+    one request. A 429 that says the quota is gone is as final as a wrong key."""
+    hint = {401: f"the server refused the API key: check OPENAI_API_KEY (.env), or the key the server at "
+                 f"{section}.base_url expects",
+            403: f"the key may not use this model or endpoint: check {section}.model and the account's access",
+            404: f"the server knows no such model or endpoint: check {section}.model and {section}.base_url"}
+    if status in hint:
+        return f"HTTP {status} ({mask_secrets(message)}): {hint[status]}"
+    if status == 429 and (code == "insufficient_quota" or "quota" in message.lower()):
+        return f"HTTP 429 ({mask_secrets(message)}): the account's quota is exhausted"
+    return None
 
 
 def base_url(settings: dict) -> Optional[str]:

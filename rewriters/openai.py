@@ -22,7 +22,9 @@ from typing import Callable, Optional
 
 from rewriters import RewriteRequest, _pricing
 from rewriters._engine import EngineBackend
-from rewriters._openai_common import answer_from_completion, cache_family, client_arguments, on_openai
+from rewriters._openai_common import (answer_from_completion, cache_family, client_arguments, fatal_reason,
+                                      mask_secrets, on_openai)
+import utils
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +99,8 @@ class ConcurrencyLimit:
 
     async def release(self, started: float, outcome: str) -> None:
         """`outcome`: "answered" (any HTTP answer but a 429, and a refused or dropped connection,
-        which fails fast and holds no place in a queue) or "slow" (a timeout or a 429: halve the limit)."""
+        which fails fast and holds no place in a queue), "slow" (a timeout or a 429: halve the limit)
+        or "unsent" (the run stopped before the request went out)."""
         async with self.condition:
             self.in_flight -= 1
             now = time.monotonic()
@@ -131,6 +134,17 @@ class OpenAIRewriter(EngineBackend):
     def cache_family(self) -> str:
         return cache_family(self.settings)
 
+    def _refused_alike(self, status: int, last: str) -> Optional[str]:
+        """The same 400 for the first REFUSED_ALIKE requests, before any answer: a setting every request
+        shares is wrong (an unknown parameter, a cap the model refuses), so the rest would fail too."""
+        if status != 400 or self.refused_400 is None:
+            return None
+        self.refused_400.append(last)
+        if len(self.refused_400) >= REFUSED_ALIKE and len(set(self.refused_400[-REFUSED_ALIKE:])) == 1:
+            return (f"{last} for the first {REFUSED_ALIKE} requests alike: check the settings every request shares "
+                    f"({self.section}.model, {self.section}.max_tokens, {self.section}.temperature, judge.logprobs)")
+        return None
+
     @property
     def openai_endpoint(self) -> bool:
         return on_openai(self.settings)
@@ -154,8 +168,11 @@ class OpenAIRewriter(EngineBackend):
         for item in pending:
             queue.put_nowait(item)
 
+        self.stopped: Optional[str] = None  # why no further request is sent (a wrong key, say)
+        self.refused_400: Optional[list[str]] = []  # the 400s before any answer (None once one came)
+
         async def worker() -> None:
-            while not queue.empty():
+            while not queue.empty() and self.stopped is None:
                 key, request = queue.get_nowait()
                 await self._one(client, limiter, gate, key, request, answer, fail)
 
@@ -164,6 +181,11 @@ class OpenAIRewriter(EngineBackend):
             await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             await client.close()
+        if self.stopped is not None:
+            while not queue.empty():
+                fail(queue.get_nowait()[0], f"not sent: {self.stopped}")
+            raise utils.RateError(f"{self.name}: stopped after the first such answer, {self.stopped}. Answers "
+                                  "received before it are in the cache; no output was written")
         if gate.adaptive:
             self.stats["concurrency_highest"] = max(self.stats["concurrency_highest"], gate.highest)
             self.stats["concurrency_last"] = gate.limit
@@ -179,30 +201,43 @@ class OpenAIRewriter(EngineBackend):
         for attempt in range(self.settings["max_retries"] + 1):
             await limiter.acquire(tokens)
             started = await gate.acquire()
+            if self.stopped is not None:  # stopped while this request waited for its turn
+                await gate.release(started, "unsent")
+                fail(key, f"not sent: {self.stopped}")
+                return
             self.stats["sent"] += 1
             wait = None
             try:
-                completion = await client.chat.completions.create(**body)
+                # A deadline for the whole answer: the client's timeout is per read, which a server
+                # sending a byte now and then can stretch for ever.
+                completion = await asyncio.wait_for(client.chat.completions.create(**body), self.settings["timeout"])
                 reply = answer_from_completion(completion.model_dump())
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                last = f"HTTP {status}: {_message(exc)}"
+                last = f"HTTP {status}: {mask_secrets(_message(exc))}"
                 await gate.release(started, "slow" if status == 429 else "answered")
+                reason = fatal_reason(status, _message(exc), _code(exc), self.section) or self._refused_alike(status, last)
+                if reason:
+                    self.stopped = self.stopped or reason
+                    fail(key, last)
+                    return
                 if status != 429 and status < 500 and status != 408:
                     fail(key, last)
                     return
                 wait = retry_after(exc)
                 if status == 429 and wait:
                     limiter.pause(wait)
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                timed_out = isinstance(exc, openai.APITimeoutError)
-                last = "timeout" if timed_out else f"connection error: {exc}"
+            except (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError) as exc:
+                timed_out = isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError))
+                last = (f"timeout (no whole answer within rewrites.timeout, {self.settings['timeout']:g} s)"
+                        if timed_out else f"connection error: {exc}")
                 await gate.release(started, "slow" if timed_out else "answered")
             except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
                 last = f"malformed response: {str(exc)[:200]}"
                 await gate.release(started, "answered")
             else:
                 await gate.release(started, "answered")
+                self.refused_400 = None  # one answer: a 400 from now on is the request's own
                 answer(key, reply)
                 return
             if attempt < self.settings["max_retries"]:
@@ -211,6 +246,15 @@ class OpenAIRewriter(EngineBackend):
                 logger.debug("request %s: %s; retrying in %.2fs", request.custom_id, last, delay)
                 await asyncio.sleep(delay)
         fail(key, f"gave up after {self.settings['max_retries'] + 1} attempts: {last}")
+
+
+REFUSED_ALIKE = 3  # the same 400 for this many requests before any answer: the settings, not the texts
+
+
+def _code(exc) -> Optional[str]:
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _message(exc) -> str:

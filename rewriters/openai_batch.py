@@ -28,7 +28,8 @@ import utils
 from rewriters import RewriteRequest
 from rewriters._engine import EngineBackend
 from utils.schema import AT_LEAST_1
-from rewriters._openai_common import answer_from_completion, cache_family, client_arguments, on_openai
+from rewriters._openai_common import (answer_from_completion, cache_family, client_arguments, fatal_reason,
+                                      mask_secrets, on_openai)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,20 @@ class BatchRewriter(EngineBackend):
         return utils.folder("batch_api")
 
     def send(self, pending: list[tuple[str, RewriteRequest]], answer: Callable, fail: Callable, bar) -> None:
+        import openai
+
+        try:
+            self._send(pending, answer, fail, bar)
+        except openai.APIStatusError as exc:
+            message = mask_secrets(str(getattr(exc, "message", exc)))[:300]
+            reason = fatal_reason(exc.status_code, message, None, self.section) or f"HTTP {exc.status_code} ({message})"
+            raise utils.RateError(f"{self.name}: the Batch API refused the run, {reason}. Batches already recorded "
+                                  f"under {self.folder} are collected by a rerun; no output was written") from None
+        except openai.APIConnectionError as exc:
+            raise utils.RateError(f"{self.name}: cannot reach the Batch API ({exc}) after {self.settings['max_retries']} "
+                                  "retries; a rerun collects the batches already submitted") from None
+
+    def _send(self, pending: list[tuple[str, RewriteRequest]], answer: Callable, fail: Callable, bar) -> None:
         import openai
 
         self.client = openai.OpenAI(**client_arguments(self.settings, max_retries=self.settings["max_retries"]))

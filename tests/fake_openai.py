@@ -15,7 +15,10 @@ word of the answer, certain).
 Chat faults (each used `times` times, by requests whose prompt contains `match`): "429" (with
 Retry-After), "500", "timeout" (answers after `delay` s), "malformed" (a 200 that is not JSON),
 "no_choices" (a 200 JSON with no choices), "refusal" (an apology), "refusal_field", "empty", "echo"
-(the prompt back), "length" (finish_reason length), "content_filter", "400".
+(the prompt back), "length" (finish_reason length), "content_filter", "400", "401" (a wrong key, the
+message echoing it masked as OpenAI does), "403", "404" (no such model), "quota" (a 429 saying the
+quota is exhausted), "drip" (a 200 that sends one byte every `delay` s, for ever), "stall" (accepts,
+then says nothing until the server stops) and "reset" (closes the connection without an answer).
 Batch plans (one per created batch, in order; default: complete everything): see `BatchPlan`.
 """
 
@@ -70,6 +73,9 @@ class FakeOpenAI:
         self.logprober = logprober
         self.in_flight = 0
         self.max_in_flight = 0
+        self.gave_up = 0  # slow answers the client hung up on
+        self.valid_key: Optional[str] = None  # when set, every route refuses another key with a 401
+        self.refused = 0
         self.lock = threading.RLock()
         self.faults: list[Fault] = []
         self.batch_plans: list[BatchPlan] = []
@@ -125,6 +131,11 @@ class FakeOpenAI:
         raw = handler.rfile.read(length) if length else b""
         self.auth_headers.add(handler.headers.get("Authorization", ""))
         path = handler.path.split("?")[0]
+        if self.valid_key is not None and handler.headers.get("Authorization") != f"Bearer {self.valid_key}":
+            with self.lock:
+                self.refused += 1
+            return self._json(handler, 401, {"error": {"message": "Incorrect API key provided: sk-wr***ng.",
+                                                    "type": "invalid_request_error", "code": "invalid_api_key"}})
         try:
             if method == "POST" and path == "/v1/chat/completions":
                 return self._chat(handler, json.loads(raw))
@@ -216,6 +227,40 @@ class FakeOpenAI:
             return self._json(handler, 500, {"error": {"message": "The server had an error", "type": "server_error"}})
         if kind == "400":
             return self._json(handler, 400, {"error": {"message": "Invalid request", "type": "invalid_request_error"}})
+        if kind == "401":
+            return self._json(handler, 401, {"error": {"message": "Incorrect API key provided: sk-test-7f***********CRET. "
+                                                               "You can find your API key at https://platform.openai.com.",
+                                                    "type": "invalid_request_error", "code": "invalid_api_key"}})
+        if kind == "403":
+            return self._json(handler, 403, {"error": {"message": "You are not allowed to use this model.",
+                                                    "type": "invalid_request_error"}})
+        if kind == "404":
+            return self._json(handler, 404, {"error": {"message": f"The model `{body.get('model')}` does not exist",
+                                                    "type": "invalid_request_error", "code": "model_not_found"}})
+        if kind == "quota":
+            return self._json(handler, 429, {"error": {"message": "You exceeded your current quota.",
+                                                    "type": "insufficient_quota", "code": "insufficient_quota"}})
+        if kind == "reset":
+            handler.close_connection = True
+            handler.connection.shutdown(2)
+            return None
+        if kind == "stall":
+            self.release.wait(120)
+            return None
+        if kind == "drip":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", "1000000")
+            handler.end_headers()
+            handler.close_connection = True
+            try:
+                while not self.release.is_set():
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+                    time.sleep(fault.delay or 0.5)
+            except (BrokenPipeError, ConnectionResetError):
+                self.gave_up += 1  # the client hung up: what the test waits for
+            return None
         if kind == "timeout":
             time.sleep(fault.delay)
         if kind == "malformed":

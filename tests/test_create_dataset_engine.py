@@ -328,3 +328,16 @@ def test_a_judge_that_cannot_be_reached_fails_before_any_rewrite_is_paid_for(ser
     assert message.startswith("error: command line: the judge answered none of the 30 originals (judge request failed")
     assert "nothing was rewritten" in message
     assert server.chat_received == [] and not (project_dir / "data/rewrites").exists()
+
+
+@pytest.mark.parametrize("backend", ["openai", "openai_batch"])
+def test_a_wrong_key_stops_the_run_with_one_line_and_writes_nothing(server, project_dir, backend):
+    server.valid_key = "sk-the-right-one"
+    done = run_script("create_dataset.py", *args(server, f"--rewrites.backend={backend}", "--rewrites.max_retries=2"),
+                      env=ENV)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert "HTTP 401" in line and "OPENAI_API_KEY" in line and "no output was written" in line
+    assert server.refused <= 4, "requests went on after the server refused the key"
+    assert not (project_dir / "data/rewrites").exists()
+    assert_secret_in_no_file(project_dir)

@@ -231,3 +231,72 @@ def test_a_local_server_needs_no_key(project_dir, monkeypatch):
     finally:
         fake.stop()
     assert all(r.ok for r in results.values()) and len(fake.chat_received) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors no retry can fix, and a deadline no server can stretch
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, hint", [("401", "OPENAI_API_KEY"), ("403", "rewrites.model"),
+                                        ("404", "rewrites.model and rewrites.base_url"), ("quota", "quota is exhausted")])
+def test_an_error_no_retry_can_fix_stops_the_run_at_once(server, project_dir, kind, hint):
+    import utils
+
+    server.add_fault(kind, times=10**6)
+    rewriter = backend(server, max_concurrency=4)
+    started = time.monotonic()
+    with pytest.raises(utils.RateError) as info:
+        rewriter.rewrite(requests_(40))
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert hint in message and "no output was written" in message and "\n" not in message
+    # Only the requests already in flight when the first such answer came were sent; none twice.
+    assert len(server.chat_received) <= 4 and rewriter.stats["retries"] == 0
+    assert "7f***********CRET" not in message and "sk-***" in message if kind == "401" else True
+
+
+def test_the_same_400_for_the_first_requests_stops_the_run_but_one_bad_request_does_not(server, project_dir):
+    import utils
+
+    server.add_fault("400", times=1, match="p 0:")
+    results = backend(server, max_concurrency=1).rewrite(requests_(5))
+    assert results["ex0:rewrite"].failure.startswith("HTTP 400") and all(r.ok for k, r in results.items() if k != "ex0:rewrite")
+    server.add_fault("400", times=10**6)
+    with pytest.raises(utils.RateError, match="for the first 3 requests alike"):
+        backend(server, max_concurrency=1, cache=False).rewrite(requests_(20, tag="q"))
+    assert len(server.chat_received) == 5 + 3
+
+
+def test_answers_received_before_a_fatal_error_stay_in_the_cache(server, project_dir):
+    import utils
+
+    server.add_fault("401", times=10**6, match="p 3:")
+    with pytest.raises(utils.RateError):
+        backend(server, max_concurrency=1).rewrite(requests_(10))
+    again = backend(server, max_concurrency=1)
+    with pytest.raises(utils.RateError):
+        again.rewrite(requests_(10))
+    assert again.stats["cached"] == 3, "the three answers before the refusal were kept"
+
+
+@pytest.mark.parametrize("kind", ["drip", "stall"])
+def test_a_slow_or_stalled_server_cannot_stretch_the_deadline(project_dir, monkeypatch, kind):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    fake = FakeOpenAI().start()
+    fake.add_fault(kind, times=10**6, delay=0.2)
+    try:
+        started = time.monotonic()
+        results = backend(fake, timeout=1.0, max_retries=1, adaptive_concurrency=False).rewrite(requests_(3))
+        elapsed = time.monotonic() - started
+    finally:
+        fake.stop()
+    # Two attempts of at most 1 s each, plus backoff: never the minute a per-read timeout allowed.
+    assert elapsed < 4, elapsed
+    assert all(r.failure.startswith("gave up after 2 attempts: timeout") for r in results.values())
+
+
+def test_a_reset_connection_is_retried(server, project_dir):
+    server.add_fault("reset", times=2)
+    results = backend(server, max_concurrency=1).rewrite(requests_(3))
+    assert all(r.ok for r in results.values()) and len(server.chat_received) == 5

@@ -181,9 +181,11 @@ def load_config(path: str | os.PathLike | None, overrides: list[tuple[str, str]]
     shown = str(path) if path else "defaults"
     if path:
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise RateError(f"{path}: cannot read config ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise RateError(f"{path}: is not UTF-8 text, so not a YAML config") from None
         try:
             loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:

@@ -78,23 +78,37 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> P
 
 
 def read_records(path: Path) -> list[dict]:
-    """Examples from our JSONL or from the original RATE `.json` (an object keyed by example id)."""
+    """Examples from our JSONL or from the original RATE `.json` (an object keyed by example id).
+    A file that is not UTF-8, not JSON, or whose records are not objects is one error naming the
+    file (and the line, for JSONL)."""
     path = Path(path)
+    number = 0
     try:
         if path.suffix == ".json":
-            loaded = json.loads(path.read_text())
-            if isinstance(loaded, dict):
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict) and all(isinstance(v, dict) for v in loaded.values()):
                 return [{"id": str(key), **value} for key, value in loaded.items()]
-            return list(loaded)
+            if isinstance(loaded, list) and all(isinstance(v, dict) for v in loaded):
+                return list(loaded)
+            raise RateError(f"{path}: not records: expected an object of examples keyed by id, or a list of examples")
         records = []
-        with open(path) as handle:
+        with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    records.append(json.loads(line))
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise RateError(f"{path}: line {number} is not a record (a JSON object), but "
+                                        f"{type(record).__name__} {line.strip()[:40]}")
+                    records.append(record)
         return records
     except json.JSONDecodeError as exc:
         line = f" line {number}" if path.suffix != ".json" else ""
         raise RateError(f"{path}:{line} is not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        where = f" line {number + 1}" if path.suffix != ".json" else ""
+        raise RateError(f"{path}:{where} is not UTF-8 text") from None
+    except IsADirectoryError:
+        raise RateError(f"{path}: is a folder, not a file of records") from None
 
 
 def record_w(record: dict):

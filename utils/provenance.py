@@ -115,13 +115,43 @@ def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
 
 
 def run_cli(main: Callable[[], Any]) -> int:
-    """Run a script's main(); a RateError becomes one line on stderr and exit code 2."""
+    """Run a script's main(). A RateError, and the errors a bad input or a full disk cause (a file
+    that cannot be read or written, a corrupt cache), become one line on stderr and exit code 2;
+    `--debug` on the command line shows the traceback instead."""
+    import sqlite3
+
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
     try:
         main()
     except RateError as exc:
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.DatabaseError, UnicodeError) as exc:
+        if debug:
+            raise
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an error of the machine or of a file: what failed, and on which file."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the response cache (PROJECT_DIR/data/cache/responses.sqlite) is unreadable ({exc}); move it away, "
+                "or set rewrites.cache: false")
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"{where}no space left on the device; nothing of this run was kept under its final name"
+        return f"{where}{exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def log_config(cfg: Config) -> None:
