@@ -231,44 +231,49 @@ def main(argv: list[str] | None = None) -> None:
     judge_info = judge.describe() if judge else {"method": "none"}
     logger.info("attribute judge: %s", judge_info)
 
-    examples, unclassified = classify_rows(template)
-    if not examples:
-        raise utils.RateError(f"dataset template '{template.name}' yielded no example with a definite W")
-    n = section["smoke_test_examples"] if cfg.smoke else (section["n_examples"] or template.n_examples)
-    chosen = sample(examples, n, section["seed"], need_both_w=cfg.smoke)
-    logger.info("%d rows classified (%d skipped: W undecided); sampled %d", len(examples), unclassified, len(chosen))
+    # One run at a time for a dataset in a PROJECT_DIR: a second would pay for the same requests again.
+    # A dry run sends nothing and writes nothing, so it takes no lock.
+    with utils.exclusive(f"create_dataset-{template.name}{utils.smoke_mark(cfg.smoke)}",
+                         f"the {'smoke-test ' if cfg.smoke else ''}rewrites of '{template.name}'",
+                         enabled=not section["dry_run"]):
+        examples, unclassified = classify_rows(template)
+        if not examples:
+            raise utils.RateError(f"dataset template '{template.name}' yielded no example with a definite W")
+        n = section["smoke_test_examples"] if cfg.smoke else (section["n_examples"] or template.n_examples)
+        chosen = sample(examples, n, section["seed"], need_both_w=cfg.smoke)
+        logger.info("%d rows classified (%d skipped: W undecided); sampled %d", len(examples), unclassified, len(chosen))
 
-    if section["dry_run"]:
-        plan = dry_run(chosen, template, backend, backend_name, judge, cfg["judge"]["originals"])
-        logger.info("dry run: %s", plan)
-        print_dry_run(plan, model, getattr(backend, "batch", False), judge_info if judge else None)
-        return
+        if section["dry_run"]:
+            plan = dry_run(chosen, template, backend, backend_name, judge, cfg["judge"]["originals"])
+            logger.info("dry run: %s", plan)
+            print_dry_run(plan, model, getattr(backend, "batch", False), judge_info if judge else None)
+            return
 
-    originals = judge_originals(judge, chosen, cfg) if judge is not None else {}
-    results = rewrite_twice(chosen, template, backend)
-    records = [make_record(ex, results, template) for ex in chosen]
-    for record in records:
-        if record["id"] in originals:
-            record["judge"] = {"original": originals[record["id"]]}
-    if judge is not None:
-        judge_completions(judge, records, (REWRITE, REWRITTEN_REWRITE), desc="judging W of the rewrites")
-    efficacy = judge_efficacy.efficacy(records)
-    counts = {"rows_classified": len(examples), "rows_unclassified": unclassified, **count_outcomes(records),
-              **failure_reasons(records), **judge_efficacy.counts(efficacy)}
-    if hasattr(backend, "summary"):
-        counts.update({f"api {key}": value for key, value in backend.summary().items()})
-    if judge is not None:
-        counts.update({f"judge api {key}": value for key, value in judge.summary().items()})
-        log_efficacy(efficacy, cfg["effects"]["min_efficacy"], judge_info.get("model") or judge_info["method"])
+        originals = judge_originals(judge, chosen, cfg) if judge is not None else {}
+        results = rewrite_twice(chosen, template, backend)
+        records = [make_record(ex, results, template) for ex in chosen]
+        for record in records:
+            if record["id"] in originals:
+                record["judge"] = {"original": originals[record["id"]]}
+        if judge is not None:
+            judge_completions(judge, records, (REWRITE, REWRITTEN_REWRITE), desc="judging W of the rewrites")
+        efficacy = judge_efficacy.efficacy(records)
+        counts = {"rows_classified": len(examples), "rows_unclassified": unclassified, **count_outcomes(records),
+                  **failure_reasons(records), **judge_efficacy.counts(efficacy)}
+        if hasattr(backend, "summary"):
+            counts.update({f"api {key}": value for key, value in backend.summary().items()})
+        if judge is not None:
+            counts.update({f"judge api {key}": value for key, value in judge.summary().items()})
+            log_efficacy(efficacy, cfg["effects"]["min_efficacy"], judge_info.get("model") or judge_info["method"])
 
-    output, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "rewrites", template.name), "jsonl")
-    utils.write_jsonl(output, records)
-    utils.write_meta(output, script="create_dataset.py", cfg=cfg, started_at=started, counts=counts, artifact=artifact,
-                     templates={"dataset": template.name, "backend": backend_name, "model": model,
-                                "temperature": temperature, "judge": judge_info},
-                     extra={"efficacy": efficacy, "changes": judge_changes.summary(records)})
-    logger.info("counts: %s", counts)
-    logger.info("wrote %d records to %s", len(records), output)
+        output, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "rewrites", template.name), "jsonl")
+        utils.write_output(output, lambda path: utils.write_jsonl(path, records), script="create_dataset.py", cfg=cfg,
+                           started_at=started, counts=counts, artifact=artifact,
+                           templates={"dataset": template.name, "backend": backend_name, "model": model,
+                                      "temperature": temperature, "judge": judge_info},
+                           extra={"efficacy": efficacy, "changes": judge_changes.summary(records)})
+        logger.info("counts: %s", counts)
+        logger.info("wrote %d records to %s", len(records), output)
     print(output)
 
 

@@ -38,10 +38,19 @@ logger = logging.getLogger(__name__)
 
 
 def check_records(records: list[dict], path) -> None:
+    if not records:
+        raise utils.RateError(f"{path}: holds no records; there is nothing to score")
     seen: set = set()
     for number, record in enumerate(records, 1):
         if not isinstance(record.get("completions"), dict) or "original" not in record["completions"]:
             raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no completions.original")
+        if not isinstance(record.get("reward_question"), str):
+            raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no reward_question "
+                                  "(the prompt the reward model sees) that is text")
+        for key, text in record["completions"].items():
+            if text is not None and not isinstance(text, str):
+                raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}): completions.{key} is "
+                                      f"{type(text).__name__}, not text or null")
         if utils.record_w(record) is None:
             raise utils.RateError(f"{path}: record {number} (id {record.get('id')!r}) has no w_original that is a "
                                   "boolean or 0/1")
@@ -106,7 +115,8 @@ def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, obje
         name, implied = scoring_templates.resolve(value)
         module = utils.find_module("scoring_templates", name, key, cfg)
         run_wide = {k: section[k] for k in ("device", "dtype") if section[k] is not None and k in module.OPTIONS}
-        options = utils.merge_options({**run_wide, **given, **implied}, module.OPTIONS, prefix, cfg.sources)
+        options = utils.merge_options({**run_wide, **given, **implied}, module.OPTIONS, prefix, cfg.sources,
+                                      getattr(module, "CHECKS", {}))
         prepared.append((value, module, options))
     return prepared
 
@@ -180,12 +190,25 @@ def main(argv: list[str] | None = None) -> None:
 
     source = utils.artifacts.resolve(section["dataset_folder"], section["dataset_filename"], "scoring.dataset_filename",
                                      cfg, dataset)
+    # Two runs scoring one input with one model would share (and garble) a checkpoint; other models
+    # and other shards run side by side.
+    shard_part = f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    with utils.exclusive(f"score_dataset-{source.name}-{'+'.join(sorted(values))}{shard_part}",
+                         f"scores of {source.name} by {', '.join(values)}{shard_part.replace('-', ' ')}"):
+        score(cfg, started, source, prepared, shard, dataset)
+
+
+def score(cfg: utils.Config, started: str, source, prepared: list, shard: tuple[int, int] | None, dataset: str) -> None:
+    section = cfg["scoring"]
     records = utils.read_records(source)
     check_records(records, source)
     logger.info("read %d records from %s", len(records), source)
     if shard:
         records = scoring_shards.select(records, *shard)
         logger.info("shard %d/%d: %d records", shard[0], shard[1], len(records))
+        if not records:
+            raise utils.RateError(f"{cfg.source('scoring.shard')}: scoring.shard={section['shard']} selects no record "
+                                  f"of the {len(utils.read_records(source))} in {source}; use fewer shards")
     input_sha = utils.sha256(source)
 
     from scoring import engine as scoring_engine
@@ -220,13 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     wanted = utils.artifacts.of(cfg, "scored", dataset, [*scored_values, *before],
                                 part=f"shard-{shard[0]}-of-{shard[1]}" if shard else None)
     output, artifact = utils.artifacts.new_path(wanted, "jsonl")
-    utils.write_jsonl(output, records)
     n_texts = sum(s["texts"] for s in summaries.values())
-    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
-                     templates={"scoring": scored[0].name, "reward_key": scored[0].reward_key,
-                                "models": [m.name for m in scored], "reward_keys": [m.reward_key for m in scored],
-                                "shard": section["shard"]},
-                     counts={"examples": len(records), "texts_scored": n_texts, "models": summaries})
+    utils.write_output(output, lambda path: utils.write_jsonl(path, records), script="score_dataset.py", cfg=cfg,
+                       started_at=started, inputs=[source], artifact=artifact,
+                       templates={"scoring": scored[0].name, "reward_key": scored[0].reward_key,
+                                  "models": [m.name for m in scored], "reward_keys": [m.reward_key for m in scored],
+                                  "shard": section["shard"]},
+                       counts={"examples": len(records), "texts_scored": n_texts, "models": summaries})
     if not section["keep_checkpoints"]:
         for checkpoint in checkpoints:
             checkpoint.remove()

@@ -116,21 +116,21 @@ def main(argv: list[str] | None = None) -> None:
             wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
                                         named_key=len(reward_keys) > 1)
             output, artifact = utils.artifacts.new_path(wanted, "json")
-            utils.write_json(output, results)
             n_used = results["Y1_count"] + results["Y0_count"]
-            utils.write_meta(output, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=[source],
-                             artifact=artifact,
-                             templates={"reward_key": reward_key},
-                             counts={"examples_read": len(records), "examples_used": n_used, "n1": results["Y1_count"],
-                                     "n0": results["Y0_count"], "dropped": dropped, "dropped_earlier": upstream})
+            utils.write_output(output, lambda path: utils.write_json(path, results), script="treatment_effects.py",
+                               cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
+                               templates={"reward_key": reward_key},
+                               counts={"examples_read": len(records), "examples_used": n_used,
+                                       "n1": results["Y1_count"], "n0": results["Y0_count"], "dropped": dropped,
+                                       "dropped_earlier": upstream})
             logger.info("wrote %s", output)
             outputs.append(output)
             run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
 
-    csv_path, md_path, table = effects_tables.write_run_tables(run_rows, section["alpha"],
-                                                utils.artifacts.of(cfg, "table", dataset, [score]))
-    utils.write_meta(csv_path, script="treatment_effects.py", cfg=cfg, started_at=started, inputs=outputs, artifact=table,
-                     counts={"rows": len(run_rows), "tables": [str(csv_path), str(md_path)]})
+    csv_path, md_path = effects_tables.write_run_tables(run_rows, section["alpha"],
+                                                       utils.artifacts.of(cfg, "table", dataset, [score]),
+                                                       script="treatment_effects.py", cfg=cfg, started_at=started,
+                                                       inputs=outputs, counts={"rows": len(run_rows)})
     if section["passed_judge_only"]:
         headlines.append(f"NOTE: every estimate below is {effects_gate.SELECTION}.")
     for line in headlines:

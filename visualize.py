@@ -71,38 +71,45 @@ def main(argv: list[str] | None = None) -> None:
     # Both names are taken before any drawing, so that the run's files usually share one time stamp.
     forest, forest_artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "estimates", *of_what), "png")
     report_md, report_artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "report", *of_what), "md")
-    warnings = [f"{run.label}: {line}" if len(runs) > 1 else line for run in runs for line in report.headlines(run)]
-    outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
-                                  reward=reward, warnings=warnings)
-    counts = {"n1": loaded[0].get("Y1_count"), "n0": loaded[0].get("Y0_count")} if len(runs) == 1 else {"files": len(runs)}
-    utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts,
-                     artifact=forest_artifact)
-
+    report_html = report_md.with_suffix(".html")
     # The report's other files live in a folder of its own name, so that plots/ holds one headline
     # figure and one report per run.
     folder = report_md.with_suffix("")
-    folder.mkdir()
-    for run, name in zip(runs, report_runs.unique_names(runs)):
-        outputs += report_runs.write_run_files(run, folder, name, section, cfg, started, report_artifact.stamp)
-    sweep = None
-    if points:
-        sweep = folder / f"{of_what[0]}_sweep_{report_artifact.stamp}.png"
-        outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
-                                      parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
-        utils.write_meta(sweep, script="visualize.py", cfg=cfg, started_at=started, inputs=sweep_inputs,
-                         counts={"points": len(points)})
+    warnings = [f"{run.label}: {line}" if len(runs) > 1 else line for run in runs for line in report.headlines(run)]
+    reserved = [p.with_name(f".{p.stem}.reserved") for p in (forest, report_md)]
+    # All of this run's figures and the report, or none of them (a full disk, a failed figure).
+    with utils.artifacts.all_or_none() as keep:
+        keep(forest, forest.with_suffix(".pdf"), utils.meta_path(forest), folder, report_html, report_md,
+             utils.meta_path(report_html), *reserved)
+        outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
+                                      reward=reward, warnings=warnings)
+        counts = {"n1": loaded[0].get("Y1_count"), "n0": loaded[0].get("Y0_count")} if len(runs) == 1 else {"files": len(runs)}
+        utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts,
+                         artifact=forest_artifact)
+        folder.mkdir()
+        for run, name in zip(runs, report_runs.unique_names(runs)):
+            outputs += report_runs.write_run_files(run, folder, name, section, cfg, started, report_artifact.stamp)
+        sweep = None
+        if points:
+            sweep = folder / f"{of_what[0]}_sweep_{report_artifact.stamp}.png"
+            outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
+                                          parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
+            utils.write_meta(sweep, script="visualize.py", cfg=cfg, started_at=started, inputs=sweep_inputs,
+                             counts={"points": len(points)})
 
-    report_html = report_md.with_suffix(".html")
-    upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in utils.artifacts.lineage(path)))
-    files = [report_html, report_md, *outputs, *upstream]
-    title = f"RATE report: {runs[0].label}" if len(runs) == 1 else f"RATE report: {len(runs)} effects files"
-    blocks = report.report_blocks(runs, title=title, forest=forest, sweep=sweep, max_chars=section["sample_max_chars"],
-                                  seed=section["seed"], files=files, when=utils.now())
-    markdown, page = report.to_markdown(blocks, report_md.parent), report.to_html(blocks, title)
-    utils.atomic_write(report_html, lambda handle: handle.write(page))
-    utils.atomic_write(report_md, lambda handle: handle.write(markdown))
-    utils.write_meta(report_html, script="visualize.py", cfg=cfg, started_at=started, artifact=report_artifact,
-                     inputs=[*paths, *[r.scored_path for r in runs if r.scored_path], *sweep_inputs])
+        upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in utils.artifacts.lineage(path)))
+        files = [report_html, report_md, *outputs, *upstream]
+        title = f"RATE report: {runs[0].label}" if len(runs) == 1 else f"RATE report: {len(runs)} effects files"
+        blocks = report.report_blocks(runs, title=title, forest=forest, sweep=sweep,
+                                      max_chars=section["sample_max_chars"], seed=section["seed"], files=files,
+                                      when=utils.now())
+        markdown, page = report.to_markdown(blocks, report_md.parent), report.to_html(blocks, title)
+        utils.write_output(report_html, lambda path: (utils.atomic_write(report_md, lambda h: h.write(markdown)),
+                                                      utils.atomic_write(path, lambda h: h.write(page))),
+                           script="visualize.py", cfg=cfg, started_at=started, artifact=report_artifact,
+                           inputs=[*paths, *[r.scored_path for r in runs if r.scored_path], *sweep_inputs])
+        for path in reserved:
+            path.unlink(missing_ok=True)
     logger.info("wrote %s and %s", forest, report_html)
 
     for line in warnings:

@@ -14,6 +14,7 @@ from typing import Optional
 from tqdm import tqdm
 
 from utils import RateError
+from utils.schema import AT_LEAST_1
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ OPTIONS = {
     "sentiment_device": "auto",
 }
 KEY = "rewrites.template_options"
+CHECKS = {"sentiment_batch_size": AT_LEAST_1, "sentiment_max_length": AT_LEAST_1}
 
 
 class SentimentJudge:

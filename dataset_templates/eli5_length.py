@@ -17,11 +17,13 @@ import statistics
 
 from dataset_templates import DatasetTemplate, _sources
 from utils import RateError
+from utils.schema import AT_LEAST_0, AT_LEAST_1
 
 logger = logging.getLogger(__name__)
 
 OPTIONS = {**_sources.source_options(None, local_path="data/ELI5/all.jsonl"), "n_questions": 25000,
            "median_chars": None, "median_includes_empty": False, "original_prompt": False}
+CHECKS = {"n_questions": AT_LEAST_1, "median_chars": AT_LEAST_0}
 FIXTURE = {"local_path": "eli5.jsonl"}
 # The original code's prompt (`original_prompt: true`).
 ORIGINAL_PROMPT = (

@@ -8,8 +8,10 @@ prompt."""
 from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
+from utils.schema import AT_LEAST_1
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 25000}
+CHECKS = {"n_rows": AT_LEAST_1}
 FIXTURE = dict(_hh_rlhf.FIXTURE)
 
 

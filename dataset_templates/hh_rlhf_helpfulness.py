@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
 from utils import RateError
+from utils.schema import AT_LEAST_1
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 12500, "turn_format": "original"}
+CHECKS = {"n_rows": AT_LEAST_1}
 TURN_FORMATS = ("original", "plain")
 FIXTURE = dict(_hh_rlhf.FIXTURE)
 

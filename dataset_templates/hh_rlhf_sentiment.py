@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sentiment, _sources
 from utils import RateError
+from utils.schema import AT_LEAST_1
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 25000, "exchange": "first", **_sentiment.OPTIONS}
+CHECKS = {"n_rows": AT_LEAST_1, **_sentiment.CHECKS}
 FIXTURE = {**_hh_rlhf.FIXTURE, "sentiment_model": "tiny_sentiment_classifier"}
 REWRITE_PROMPT = (
     "{original_completion}\n\nPlease adjust this response so it has {w_counterfactual_string}, but change *nothing* "

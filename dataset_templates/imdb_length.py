@@ -4,8 +4,10 @@ The same threshold judges whether a rewrite really changed the length class."""
 from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _imdb, _sources
+from utils.schema import AT_LEAST_1
 
 OPTIONS = {**_imdb.OPTIONS, "threshold_chars": 970}
+CHECKS = {"threshold_chars": AT_LEAST_1}
 FIXTURE = dict(_imdb.FIXTURE)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataset_templates import DatasetTemplate, _imdb, _sentiment, _sources
 
 OPTIONS = {**_imdb.OPTIONS, **_sentiment.OPTIONS}
+CHECKS = _sentiment.CHECKS
 FIXTURE = {**_imdb.FIXTURE, "sentiment_model": "tiny_sentiment_classifier"}
 
 

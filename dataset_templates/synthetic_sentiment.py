@@ -24,6 +24,7 @@ import re
 from typing import Optional
 
 from dataset_templates import DatasetTemplate
+from utils.schema import AT_LEAST_0, AT_LEAST_1, UNIT
 
 OPTIONS = {
     "corpus_size": 5000,
@@ -37,6 +38,8 @@ OPTIONS = {
     "rewriter_fixes_typos": True,
     "rewriter_reword_prob": 0.3,
 }
+CHECKS = {"corpus_size": AT_LEAST_1, "max_typos": AT_LEAST_0,
+          **{key: UNIT for key in OPTIONS if key.startswith("p_") or key.endswith("_prob")}}
 
 # (positive, negative) twins: the same aspect, opposite sentiment.
 ASPECTS = [

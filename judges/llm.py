@@ -22,6 +22,7 @@ from typing import Optional
 
 from judges import Verdict
 from rewriters import RewriteRequest, _pricing
+import utils
 
 PROMPT = ('Here is a text:\n\n"""\n{text}\n"""\n\nWhich of these two descriptions fits the text better?\n'
           "A: {a}\nB: {b}\n\nAnswer with the letter A or B only.")
@@ -90,7 +91,7 @@ class LLMJudge:
         out = {"method": "llm", "backend": self.backend_name, "model": self.backend.model,
                "logprobs": self.backend.settings["logprobs"], "max_tokens": self.backend.settings["max_tokens"]}
         if self.backend.settings.get("base_url"):
-            out["base_url"] = self.backend.settings["base_url"]
+            out["base_url"] = utils.redact_url(self.backend.settings["base_url"])
         return out
 
     def requests(self, items: list[tuple[str, str]]) -> list[RewriteRequest]:

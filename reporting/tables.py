@@ -46,9 +46,11 @@ def format_table(rows: list[dict], alpha: float) -> str:
     return "\n".join(lines)
 
 
-def write_run_tables(rows: list[dict], alpha: float, artifact) -> tuple:
-    """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem."""
+def write_run_tables(rows: list[dict], alpha: float, artifact, **meta) -> tuple:
+    """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem
+    and one sidecar (`meta`: utils.write_meta's arguments), written after it."""
     csv_path, artifact = utils.artifacts.new_path(artifact, "csv")
+    md_path = csv_path.with_suffix(".md")
     columns = ["dataset", "reward_key", *ROW_KEYS] + (["boot_ci_low", "boot_ci_high"] if any(
         "boot_ci_low" in row for row in rows) else [])
 
@@ -58,6 +60,14 @@ def write_run_tables(rows: list[dict], alpha: float, artifact) -> tuple:
         for row in rows:
             writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})
 
-    utils.atomic_write(csv_path, write_csv)
-    md_path = utils.atomic_write(csv_path.with_suffix(".md"), lambda h: h.write(format_table(rows, alpha) + "\n"))
-    return csv_path, md_path, artifact
+    def write_both(path):
+        utils.atomic_write(md_path, lambda handle: handle.write(format_table(rows, alpha) + "\n"))
+        try:
+            utils.atomic_write(path, write_csv)
+        except BaseException:
+            md_path.unlink(missing_ok=True)
+            raise
+
+    utils.write_output(csv_path, write_both, artifact=artifact,
+                       **{**meta, "counts": {**meta.get("counts", {}), "tables": [str(csv_path), str(md_path)]}})
+    return csv_path, md_path

@@ -30,12 +30,20 @@ def request_key(family: str, model: str, messages: list[dict], temperature: floa
 
 
 class ResponseCache:
-    """Answers by request key. `path=None` keeps them in memory only (`rewrites.cache: false`)."""
+    """Answers by request key. `path=None` keeps them in memory only (`rewrites.cache: false`);
+    `read_only` (a dry run) reads an existing file without creating or changing anything."""
 
-    def __init__(self, path: Optional[Path]):
+    def __init__(self, path: Optional[Path], read_only: bool = False):
         self.path = path
-        if path is None:
+        if path is None or (read_only and not Path(path).is_file()):
             self.connection = sqlite3.connect(":memory:", isolation_level=None)
+        elif read_only:
+            # Without a -wal file beside it nothing is writing the cache, and immutable=1 reads it without
+            # making one; with one, a plain read-only open sees the answers still in it.
+            live = Path(f"{path}-wal").exists()
+            self.connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}",
+                                              uri=True, isolation_level=None)
+            return
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: each INSERT is its own transaction, durable once it returns.

@@ -92,7 +92,7 @@ class EngineBackend:
             import utils
 
             path = utils.folder("cache") / "responses.sqlite" if self.settings["cache"] else None
-            self._cache = ResponseCache(path)
+            self._cache = ResponseCache(path, read_only=bool(self.settings.get("dry_run")))
         return self._cache
 
     # -- to implement ------------------------------------------------------------------------

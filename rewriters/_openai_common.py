@@ -14,8 +14,9 @@ _SECRET = re.compile(r"(sk-|sess-|key-)[A-Za-z0-9*_.\-]{3,}|(Bearer\s+)[A-Za-z0-
 
 
 def mask_secrets(text: str) -> str:
-    """`text` with anything shaped like a key masked, before it is logged or stored."""
-    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
+    """`text` with anything shaped like a key masked, and a URL's credentials, before it is logged
+    or stored."""
+    return utils.redact_url(_SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text))
 
 
 def fatal_reason(status: int, message: str, code: Optional[str], section: str) -> Optional[str]:
@@ -46,9 +47,10 @@ def on_openai(settings: dict) -> bool:
 
 
 def cache_family(settings: dict) -> str:
-    # The same model name on another server (vLLM, Ollama) is another model: key it apart.
+    # The same model name on another server (vLLM, Ollama) is another model: key it apart. The
+    # family is stored (cache, batch state files), so a password or token in the URL is masked.
     url = base_url(settings)
-    return f"openai@{url.rstrip('/')}" if url else "openai"
+    return f"openai@{utils.redact_url(url).rstrip('/')}" if url else "openai"
 
 
 def client_arguments(settings: dict, max_retries: int) -> dict:

@@ -230,7 +230,7 @@ class OpenAIRewriter(EngineBackend):
             except (openai.APITimeoutError, openai.APIConnectionError, asyncio.TimeoutError) as exc:
                 timed_out = isinstance(exc, (asyncio.TimeoutError, openai.APITimeoutError))
                 last = (f"timeout (no whole answer within rewrites.timeout, {self.settings['timeout']:g} s)"
-                        if timed_out else f"connection error: {exc}")
+                        if timed_out else f"connection error: {mask_secrets(str(exc))}")
                 await gate.release(started, "slow" if timed_out else "answered")
             except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
                 last = f"malformed response: {str(exc)[:200]}"
@@ -268,4 +268,7 @@ def _message(exc) -> str:
 
 def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None,
           section: str = "rewrites"):
-    return OpenAIRewriter("openai", model, temperature, settings, section)
+    backend = OpenAIRewriter("openai", model, temperature, settings, section)
+    if not backend.settings["dry_run"]:
+        client_arguments(backend.settings, max_retries=0)  # a missing key stops the run now, not after the judge
+    return backend

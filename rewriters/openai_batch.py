@@ -267,4 +267,7 @@ class BatchRewriter(EngineBackend):
 
 def build(options: dict, template, model: str, temperature: float, seed: int, settings: Optional[dict] = None,
           section: str = "rewrites"):
-    return BatchRewriter(options, model, temperature, settings, section)
+    backend = BatchRewriter(options, model, temperature, settings, section)
+    if not backend.settings["dry_run"]:
+        client_arguments(backend.settings, max_retries=0)  # a missing key stops the run now, not after the judge
+    return backend

@@ -137,7 +137,6 @@ def merge(cfg: utils.Config, dataset: str, model: str, listed: list[str], starte
 
     whole = dataclasses.replace(shards[0]["artifact"], part=None, stamp=None, run=cfg["run"])
     output, artifact = utils.artifacts.new_path(whole, "jsonl")
-    utils.write_jsonl(output, merged)
     first = shards[0]["meta"]
     models: dict[str, dict] = {}
     for s in shards:
@@ -151,9 +150,9 @@ def merge(cfg: utils.Config, dataset: str, model: str, listed: list[str], starte
                 else:
                     total.setdefault(key, value)
     templates = {**(first.get("templates") or {}), "shard": None, "merged_shards": len(shards)}
-    utils.write_meta(output, script="score_dataset.py", cfg=cfg, started_at=started, artifact=artifact,
-                     inputs=[source, *(s["path"] for s in shards)], templates=templates,
-                     counts={"examples": len(merged), "texts_scored": sum(
-                         (s["meta"].get("counts") or {}).get("texts_scored", 0) for s in shards), "models": models})
+    utils.write_output(output, lambda path: utils.write_jsonl(path, merged), script="score_dataset.py", cfg=cfg,
+                       started_at=started, artifact=artifact, inputs=[source, *(s["path"] for s in shards)],
+                       templates=templates, counts={"examples": len(merged), "texts_scored": sum(
+                           (s["meta"].get("counts") or {}).get("texts_scored", 0) for s in shards), "models": models})
     logger.info("merged %d shards (%d examples, every id once) into %s", len(shards), len(merged), output)
     return output

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from scoring_templates import Encoded, RewardModel
+from utils.schema import AT_LEAST_1
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def options(path: str | None, **extra) -> dict:
     picks (SDPA where the model supports it), max_length the model's own limit."""
     return {"path": path, "device": None, "dtype": None, "attn_implementation": None, "max_length": None,
             "reward_key": None, **extra}
+
+
+# Ranges of the options every HF template shares (utils/schema.py explains Range).
+CHECKS = {"max_length": AT_LEAST_1}
 
 
 def _error(message: str):

@@ -14,6 +14,7 @@ SPEC = _hf.HFSpec(key="armorm", hub_id="RLHFlow/ArmoRM-Llama3-8B-v0.1", input_fo
                   padding_side="right", trust_remote_code=True,
                   description="ArmoRM-Llama3-8B-v0.1 gated preference score (.score)")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

@@ -12,6 +12,7 @@ from scoring_templates import _hf
 SPEC = _hf.HFSpec(key="deberta", hub_id="OpenAssistant/reward-model-deberta-v3-large-v2", input_format="pair",
                   padding_side="right", description="reward-model-deberta-v3-large-v2 logit (question, answer pair)")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

@@ -12,6 +12,7 @@ SPEC = _hf.HFSpec(key="distilbert_negative", hub_id="distilbert-base-uncased-fin
                   input_format="completion", logit_index=0, padding_side="right",
                   description="DistilBERT SST-2 negative-class logit")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

@@ -14,6 +14,7 @@ SPEC = _hf.HFSpec(key="distilbert_positive", hub_id="distilbert-base-uncased-fin
                   input_format="completion", logit_index=1, padding_side="right",
                   description="DistilBERT SST-2 positive-class logit")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

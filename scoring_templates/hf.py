@@ -17,6 +17,7 @@ SPEC = _hf.HFSpec(key="hf", hub_id=None, input_format="chat", description="gener
 OPTIONS = _hf.options(None, input_format="chat", chat_fallback="plain", output="logits", logit_index=0,
                       padding_side="right", trust_remote_code=False,
                       needs_attention_mask=True)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

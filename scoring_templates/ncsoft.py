@@ -12,6 +12,7 @@ from scoring_templates import _hf
 SPEC = _hf.HFSpec(key="ncsoft", hub_id="NCSOFT/Llama-3-OffsetBias-RM-8B", input_format="chat",
                   needs_attention_mask=False, description="Llama-3-OffsetBias-RM-8B logit")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

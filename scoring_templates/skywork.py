@@ -15,6 +15,7 @@ SPEC = _hf.HFSpec(key="skywork", hub_id="Skywork/Skywork-Reward-Llama-3.1-8B-v0.
                   needs_attention_mask=False, prefer_flash_attention=True,
                   description="Skywork-Reward-Llama-3.1-8B-v0.2 logit")
 OPTIONS = _hf.options(SPEC.hub_id)
+CHECKS = _hf.CHECKS
 
 
 def build(options: dict):

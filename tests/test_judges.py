@@ -78,7 +78,8 @@ def backend(cfg, template, name):
     return build("rewriters", name, template, "gpt-4o", 0.7, 0, dict(section))
 
 
-def test_auto_takes_the_templates_rule_else_an_llm_else_nothing():
+def test_auto_takes_the_templates_rule_else_an_llm_else_nothing(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")  # the openai backends check for one when built
     synthetic = build("dataset_templates", "synthetic_sentiment")
     cfg = config()
     assert judges.build(cfg, synthetic, backend(cfg, synthetic, "simulated"), "simulated", "simulated").method == "rule"

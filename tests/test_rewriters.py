@@ -56,7 +56,8 @@ from template_contract import modules  # noqa: E402
 
 
 @pytest.mark.parametrize("name", modules("rewriters"))
-def test_every_backend_builds_from_its_options_with_the_rewrites_section(name, project_dir):
+def test_every_backend_builds_from_its_options_with_the_rewrites_section(name, project_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")  # the API backends ask for one when built
     template = build("dataset_templates", "synthetic_sentiment")
     section = utils.load_config(None)["rewrites"]
     module = importlib.import_module(f"rewriters.{name}")

@@ -12,20 +12,20 @@ Importing has no side effects (no directories, no logging set-up, no `.env` read
 
 from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_module, check_value,
                           config_from_argv, dataset_key, find_module, original_names, load_config, merge_options, parse_cli,
-                          redact, scored_model, slug, smoke_mark, template_names)
-from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, folder, load_env, project_dir,
-                         read_records, record_w, write_json, write_jsonl)
+                          redact, redact_url, scored_model, slug, smoke_mark, template_names)
+from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, exclusive, folder, load_env,
+                         project_dir, read_records, record_w, write_json, write_jsonl)
 from utils import artifacts
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
-                              setup_logging, sha256, start, write_meta)
+                              setup_logging, sha256, start, write_meta, write_output)
 from utils.errors import ConfigError
 from utils.schema import CHOICES, SCHEMA
 
 __all__ = [
     "REPO_DIR", "SMOKE_MARK", "Config", "RateError", "build_from_module", "check_value", "config_from_argv",
-    "dataset_key", "find_module", "original_names", "load_config", "merge_options", "parse_cli", "redact", "scored_model", "slug", "smoke_mark",
-    "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "folder", "load_env",
+    "dataset_key", "find_module", "original_names", "load_config", "merge_options", "parse_cli", "redact", "redact_url", "scored_model", "slug", "smoke_mark",
+    "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "exclusive", "folder", "load_env",
     "project_dir", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
-    "write_meta", "CHOICES", "SCHEMA", "ConfigError",
+    "write_meta", "write_output", "CHOICES", "SCHEMA", "ConfigError",
 ]

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -90,15 +91,46 @@ def of(cfg: Config, kind: str, dataset: str, models=(), **fields) -> Artifact:
 
 
 def new_path(artifact: Artifact, ext: str) -> tuple[Path, Artifact]:
-    """A path for `artifact` with a stamp no file of its name has yet (two runs in one second: the
-    second waits for the next), and the artifact with that stamp."""
+    """A path for `artifact` with a stamp no file of its name has yet, and the artifact with that
+    stamp. The name is reserved at once (`.<stem>.reserved`, created exclusively), so two runs ending
+    in the same second cannot take the same name: the second waits for the next second."""
     directory = folder(KINDS[artifact.kind][0])
     directory.mkdir(parents=True, exist_ok=True)
     while True:
         stamped = dataclasses.replace(artifact, stamp=time.strftime(STAMP_FORMAT))
-        if not any(directory.glob(f"{stamped.stem()}.*")):
+        if not any(directory.glob(f"{stamped.stem()}.*")) and _reserve(directory / f".{stamped.stem()}.reserved"):
             return directory / f"{stamped.stem()}.{ext}", stamped
         time.sleep(0.2)
+
+
+def _reserve(path: Path) -> bool:
+    """Create `path` if no one has; False when another run did a moment ago."""
+    import os
+
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+@contextmanager
+def all_or_none():
+    """`with all_or_none() as keep:` a phase that writes several files calls `keep(path, ...)` for each
+    (a file, its sidecar, a folder); if the phase fails on the way (a full disk), every one of them
+    is removed again, so a run leaves all its files or none of them."""
+    import shutil
+
+    made: list[Path] = []
+    try:
+        yield lambda *paths: made.extend(Path(p) for p in paths)
+    except BaseException:
+        for path in reversed(made):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def identity(path: Path) -> Optional[Artifact]:

@@ -30,6 +30,9 @@ def _type_ok(value: Any, expected: type | tuple) -> bool:
     return isinstance(value, expected)
 
 
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def check_value(dotted: str, value: Any, default: Any, expected: type, source: str, check=None) -> Any:
     """Type-check one value, then apply its declared `check` (a range, utils/schema.py); `None` is
     accepted where the default is `None` (meaning 'derive it')."""
@@ -37,10 +40,7 @@ def check_value(dotted: str, value: Any, default: Any, expected: type, source: s
         return None
     if isinstance(value, str) and not _type_ok(value, expected) and _type_ok(0.0, expected):
         # YAML 1.1 reads '1e-3' as a string; for a float key it plainly means a number.
-        try:
-            value = float(value)
-        except ValueError:
-            pass
+        value = float(value) if _FLOAT.fullmatch(value.strip()) else value
     if not _type_ok(value, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
@@ -70,9 +70,11 @@ def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, s
         source = sources.get(dotted, sources.get(prefix, "config"))
         if key not in defaults:
             raise _unknown_key(dotted, list(defaults), source)
-        default = defaults[key]
-        merged[key] = (check_value(dotted, value, default, type(default), source, (checks or {}).get(key))
-                       if default is not None else value)
+        default, check = defaults[key], (checks or {}).get(key)
+        if default is not None:
+            merged[key] = check_value(dotted, value, default, type(default), source, check)
+        else:  # "derived" by default; a declared range still says it is a number
+            merged[key] = check_value(dotted, value, None, (int, float), source, check) if check else value
     return merged
 
 
@@ -228,14 +230,26 @@ def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
 SECRET_NAME = re.compile(r"(^|_)(api_?key|token|secret|password)$", re.IGNORECASE)
 
 
+_URL_USER = re.compile(r"(?<=://)[^/@\s]+@")
+_URL_QUERY_SECRET = re.compile(r"(?i)([?&](?:[\w-]*(?:key|token|secret|password|sig|signature)[\w-]*)=)[^&#\s]+")
+
+
+def redact_url(text: str) -> str:
+    """`text` with the credentials a URL may carry masked: the user and password before the host,
+    and query parameters named like a key, token, secret, password or signature."""
+    return _URL_QUERY_SECRET.sub(r"\1***", _URL_USER.sub("***@", text))
+
+
 def redact(value: Any, key: str = "") -> Any:
+    """A config for a sidecar or a log: values of keys named like a credential masked, and in every
+    text the credentials a URL carries."""
     if isinstance(value, dict):
         return {k: redact(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v, key) for v in value]
     if value and isinstance(value, str) and SECRET_NAME.search(key):
         return "***"
-    return value
+    return redact_url(value) if isinstance(value, str) else value
 
 
 # Where a phase's dataset name comes from, first to last (then `rewrites.dataset_name`): visualize

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import hashlib
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +31,44 @@ SUBDIRS = {
 }
 
 
+@contextmanager
+def exclusive(name: str, what: str, enabled: bool = True):
+    """Hold PROJECT_DIR/.locks/<name>.lock for the block: a second run asking for the same lock stops at
+    once with one line naming the run that holds it, instead of paying for the same requests twice or
+    submitting the same batches again. The lock is the kernel's (flock): a run that crashes or is
+    killed releases it. `enabled=False` holds nothing (and creates nothing)."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+    import sys
+    from datetime import datetime
+
+    directory = project_dir() / ".locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    if len(safe) > 150:  # file names stop at 255 bytes; a digest keeps long ones apart
+        safe = f"{safe[:120]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    handle = open(directory / f"{safe}.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "a process that wrote nothing yet"
+        handle.close()
+        raise RateError(f"{what} is being made by another run ({holder}); wait for it to finish, or give this run "
+                        "another PROJECT_DIR") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started {datetime.now().isoformat(timespec='seconds')}: {' '.join(sys.argv)}")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 def load_env() -> None:
     """Read `.env` from the repository (never overriding variables already set)."""
     from dotenv import load_dotenv
@@ -41,6 +82,23 @@ def project_dir() -> Path:
 
 def folder(kind: str) -> Path:
     return project_dir() / SUBDIRS[kind]
+
+
+def check_group() -> None:
+    """A GROUP_NAME that does not exist, or that this user is not in, fails at the start of a run,
+    not when its first output is written after the paid requests."""
+    group = os.environ.get("GROUP_NAME")
+    if not group:
+        return
+    import grp
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise RateError(f".env: GROUP_NAME '{group}' is not a group on this machine") from None
+    if os.geteuid() != 0 and gid not in os.getgroups() and gid != os.getegid():
+        raise RateError(f".env: GROUP_NAME '{group}': this user is not in the group, so it cannot own the outputs "
+                        "(`id -Gn` lists yours)")
 
 
 def _share_with_group(path: Path) -> None:
@@ -59,10 +117,15 @@ def _share_with_group(path: Path) -> None:
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
     """Write through a temporary file in the same folder, then link it into place. `os.link` fails
     if the target exists, so an existing output is never replaced, even by a concurrent run."""
+    import tempfile
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A fresh random name, created exclusively: a link planted at a guessable temporary path cannot
+    # make this write land elsewhere.
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        with open(tmp, mode) as handle:
+        with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -74,7 +137,6 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> P
     finally:
         tmp.unlink(missing_ok=True)
     return path
-
 
 
 def read_records(path: Path) -> list[dict]:

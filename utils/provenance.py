@@ -13,7 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from utils.config import REPO_DIR, Config, RateError, config_from_argv, redact
-from utils.files import load_env, write_json
+from utils.files import check_group, load_env, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +91,30 @@ def write_meta(output: Path, *, script: str, cfg: Config, started_at: str, input
     return write_json(meta_path(output), meta)
 
 
+def write_output(output: Path, write: Callable[[Path], Any], **meta) -> Path:
+    """The sidecar first (`write_meta(output, **meta)`), then the output itself (`write(output)`, an
+    atomic write): a file under its final name always has its sidecar, and if the output cannot be
+    written (a full disk) its sidecar is removed again. The name's reservation goes last."""
+    sidecar = write_meta(output, **meta)
+    try:
+        write(output)
+    except BaseException:
+        sidecar.unlink(missing_ok=True)
+        raise
+    Path(output).with_name(f".{Path(output).stem}.reserved").unlink(missing_ok=True)
+    return output
+
+
 def read_meta(output: Path) -> dict | None:
+    """The sidecar of `output`, or None when it has none; an unreadable one is an error naming it."""
     path = meta_path(output)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RateError(f"{path}: the sidecar of {Path(output).name} is not valid JSON; move it away (the file then "
+                        "counts as one from before sidecars)") from None
 
 
 def setup_logging() -> None:
@@ -108,6 +129,7 @@ def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
     """A script's first steps: logging, `.env`, the config (logged in full) and the start time."""
     setup_logging()
     load_env()
+    check_group()
     started = now()
     cfg = config_from_argv(argv, doc)
     log_config(cfg)
