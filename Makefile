@@ -25,6 +25,13 @@ PHASES := create_dataset score_dataset treatment_effects visualize
 # SLURM resources per phase (override any of them on the command line); only scoring asks for GPUs.
 GPUS ?= 1
 SHARDS ?= 1
+# Checked before any recipe runs: `SHARDS=abc` or `SHARDS=0` would otherwise reach seq and sbatch.
+ifeq ($(shell echo '$(SHARDS)' | grep -Ex '[1-9][0-9]{0,3}'),)
+$(error SHARDS must be a whole number from 1 to 9999, got '$(SHARDS)')
+endif
+ifeq ($(shell echo '$(GPUS)' | grep -Ex '[0-9]{1,2}'),)
+$(error GPUS must be a whole number from 0 to 99, got '$(GPUS)')
+endif
 SBATCH_create_dataset ?= --cpus-per-task=2 --mem=8G --time=24:00:00
 SBATCH_score_dataset ?= --cpus-per-task=4 --mem=32G --time=12:00:00
 SBATCH_merge ?= --cpus-per-task=1 --mem=8G --time=01:00:00

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 
 from estimation import gate as effects_gate
@@ -93,44 +94,47 @@ def main(argv: list[str] | None = None) -> None:
         if section["passed_judge_only"] and not plan["efficacy"]["measured"]:
             raise utils.RateError(f"{cfg.source('effects.passed_judge_only')}: effects.passed_judge_only: "
                                   f"{plan['source']} holds no judge verdicts to select by")
-    for plan in plans:
-        source, records, reward_keys = plan["source"], plan["records"], plan["reward_keys"]
-        upstream = effects_inputs.upstream_dropped(source)
-        if upstream:
-            logger.warning("%s: earlier phases left out %s", source, upstream)
-        label = plan["label"] + (effects_gate.LABEL if section["passed_judge_only"] else "")
-        headlines.append(f"{label}: {effects_gate.summary_line(plan['efficacy'])}")
-        if plan["efficacy"]["warning"]:
-            logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
-            headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
-        for reward_key in reward_keys:
-            results, dropped = effects_results.analyse(records, reward_key, section, source)
-            results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
-            results["efficacy"] = plan["efficacy"]
-            if section["passed_judge_only"]:
-                results["selection"] = {"rule": effects_gate.SELECTION,
-                                        "counts": effects_gate.selection_counts(records)}
-            results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
-                            "input_file": str(source), "examples_read": len(records), "dropped": dropped,
-                            **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
-            wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
-                                        named_key=len(reward_keys) > 1)
-            output, artifact = utils.artifacts.new_path(wanted, "json")
-            n_used = results["Y1_count"] + results["Y0_count"]
-            utils.write_output(output, lambda path: utils.write_json(path, results), script="treatment_effects.py",
-                               cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
-                               templates={"reward_key": reward_key},
-                               counts={"examples_read": len(records), "examples_used": n_used,
-                                       "n1": results["Y1_count"], "n0": results["Y0_count"], "dropped": dropped,
-                                       "dropped_earlier": upstream})
-            logger.info("wrote %s", output)
-            outputs.append(output)
-            run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
+    # Every effects file and the tables of this run, or none of them (a full disk, a kill).
+    with utils.artifacts.all_or_none(utils.folder("effects"), f"treatment_effects_{dataset}_{os.getpid()}") as keep:
+        for plan in plans:
+            source, records, reward_keys = plan["source"], plan["records"], plan["reward_keys"]
+            upstream = effects_inputs.upstream_dropped(source)
+            if upstream:
+                logger.warning("%s: earlier phases left out %s", source, upstream)
+            label = plan["label"] + (effects_gate.LABEL if section["passed_judge_only"] else "")
+            headlines.append(f"{label}: {effects_gate.summary_line(plan['efficacy'])}")
+            if plan["efficacy"]["warning"]:
+                logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
+                headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
+            for reward_key in reward_keys:
+                results, dropped = effects_results.analyse(records, reward_key, section, source)
+                results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
+                results["efficacy"] = plan["efficacy"]
+                if section["passed_judge_only"]:
+                    results["selection"] = {"rule": effects_gate.SELECTION,
+                                            "counts": effects_gate.selection_counts(records)}
+                results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
+                                "input_file": str(source), "examples_read": len(records), "dropped": dropped,
+                                **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
+                wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
+                                            named_key=len(reward_keys) > 1)
+                output, artifact = utils.artifacts.new_path(wanted, "json")
+                keep(output, utils.meta_path(output), output.with_name(f".{output.stem}.reserved"))
+                n_used = results["Y1_count"] + results["Y0_count"]
+                utils.write_output(output, lambda path: utils.write_json(path, results), script="treatment_effects.py",
+                                   cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
+                                   templates={"reward_key": reward_key},
+                                   counts={"examples_read": len(records), "examples_used": n_used,
+                                           "n1": results["Y1_count"], "n0": results["Y0_count"], "dropped": dropped,
+                                           "dropped_earlier": upstream})
+                logger.info("wrote %s", output)
+                outputs.append(output)
+                run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
 
-    csv_path, md_path = effects_tables.write_run_tables(run_rows, section["alpha"],
-                                                       utils.artifacts.of(cfg, "table", dataset, [score]),
-                                                       script="treatment_effects.py", cfg=cfg, started_at=started,
-                                                       inputs=outputs, counts={"rows": len(run_rows)})
+        csv_path, md_path = effects_tables.write_run_tables(run_rows, section["alpha"],
+                                                           utils.artifacts.of(cfg, "table", dataset, [score]), keep,
+                                                           script="treatment_effects.py", cfg=cfg, started_at=started,
+                                                           inputs=outputs, counts={"rows": len(run_rows)})
     if section["passed_judge_only"]:
         headlines.append(f"NOTE: every estimate below is {effects_gate.SELECTION}.")
     for line in headlines:

@@ -77,25 +77,26 @@ def main(argv: list[str] | None = None) -> None:
     folder = report_md.with_suffix("")
     warnings = [f"{run.label}: {line}" if len(runs) > 1 else line for run in runs for line in report.headlines(run)]
     reserved = [p.with_name(f".{p.stem}.reserved") for p in (forest, report_md)]
-    # All of this run's figures and the report, or none of them (a full disk, a failed figure).
-    with utils.artifacts.all_or_none() as keep:
+    # All of this run's figures and the report, or none of them (a full disk, a failed figure, a kill).
+    with utils.artifacts.all_or_none(forest.parent, forest.stem) as keep:
         keep(forest, forest.with_suffix(".pdf"), utils.meta_path(forest), folder, report_html, report_md,
              utils.meta_path(report_html), *reserved)
-        outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
-                                      reward=reward, warnings=warnings)
         counts = {"n1": loaded[0].get("Y1_count"), "n0": loaded[0].get("Y0_count")} if len(runs) == 1 else {"files": len(runs)}
+        # Each sidecar before its figure: a file under its final name always has one.
         utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts,
                          artifact=forest_artifact)
+        outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
+                                      reward=reward, warnings=warnings)
         folder.mkdir()
         for run, name in zip(runs, report_runs.unique_names(runs)):
             outputs += report_runs.write_run_files(run, folder, name, section, cfg, started, report_artifact.stamp)
         sweep = None
         if points:
             sweep = folder / f"{of_what[0]}_sweep_{report_artifact.stamp}.png"
-            outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
-                                          parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
             utils.write_meta(sweep, script="visualize.py", cfg=cfg, started_at=started, inputs=sweep_inputs,
                              counts={"points": len(points)})
+            outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
+                                          parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
 
         upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in utils.artifacts.lineage(path)))
         files = [report_html, report_md, *outputs, *upstream]

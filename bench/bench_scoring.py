@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                 results[name] = {"rewards": rewards, "tokens": tokens, "padded": padded, "seconds": seconds}
 
     base = results["per-text"]["seconds"]
-    print(f"\n| way | ex/s | tok/s | padding | time s | speed-up vs per-text |")
+    print("\n| way | ex/s | tok/s | padding | time s | speed-up vs per-text |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {len(completions) / r['seconds']:.1f} | {r['tokens'] / r['seconds']:,.0f} | "

@@ -42,7 +42,10 @@ def resolve_local(local_path: str) -> Path:
 
 
 def _read_json_file(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RateError(f"{OPTION_PREFIX}.local_path: {path} is not UTF-8 text (byte {err.start})") from None
     if path.suffix == ".json":
         try:
             data = json.loads(text)
@@ -69,9 +72,13 @@ def _load_with_datasets(options: dict, local: Optional[Path]):
 
     kwargs = {"cache_dir": options["hf_cache_dir"]} if options.get("hf_cache_dir") else {}
     if local is not None:
-        if local.is_dir():
-            return datasets.load_dataset(str(local), split=options["hf_split"], **kwargs)
-        return datasets.load_dataset(DATASETS_FORMATS[local.suffix], data_files=str(local), split="train", **kwargs)
+        try:
+            if local.is_dir():
+                return datasets.load_dataset(str(local), split=options["hf_split"], **kwargs)
+            return datasets.load_dataset(DATASETS_FORMATS[local.suffix], data_files=str(local), split="train", **kwargs)
+        except (OSError, ValueError) as err:  # the datasets library's errors for files it cannot read derive from these
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RateError(f"{OPTION_PREFIX}.local_path: cannot read {local} as a dataset ({first_line})") from None
     try:
         return datasets.load_dataset(options["hf_dataset"], split=options["hf_split"], **kwargs)
     except (OSError, ValueError, FileNotFoundError) as err:
@@ -108,6 +115,10 @@ def read_rows(options: dict, template: str, fields: tuple[str, ...], start: Opti
         rows = list(table.select(positions))
     else:
         rows = [table[i] for i in positions]
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise RateError(f"{OPTION_PREFIX}.local_path: row {number} of {describe(options)} is "
+                            f"{type(row).__name__} {str(row)[:40]}, not a row of named fields")
     if rows:
         missing = [f for f in fields if f not in rows[0]]
         if missing:

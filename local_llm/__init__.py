@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import utils
@@ -65,8 +65,7 @@ def prepare(root: Path | None = None) -> Path:
     model.load_state_dict(quantised.state_dict())
     model.generation_config = quantised.generation_config
     root.mkdir(parents=True, exist_ok=True)
-    partial = root / f".{NAME}.{os.getpid()}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{NAME}.", suffix=".partial", dir=root))
     try:
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import glob
 import importlib
-import json
 import logging
 from pathlib import Path
 
@@ -50,10 +49,7 @@ def resolve_effects(entries: list[str], base: tuple, cfg: utils.Config, key: str
 
 
 def load_effects(path: Path) -> dict:
-    try:
-        effects = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise utils.RateError(f"{path}: not valid JSON ({exc.msg})") from None
+    effects = utils.read_json(path)
     if isinstance(effects, dict) and original_effects.is_original(effects):
         # The original code's file: its table is rebuilt from its keys (estimation/original.py).
         alpha = effects.get("alpha", 0.05)
@@ -197,20 +193,21 @@ def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg
     if not run.scored_path:
         return []
     run.distributions = folder / f"{name}_distributions_{stamp}.png"
-    written = figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
-                                          reward=run.effects.get("reward_key") or "")
+    # Sidecars first: a file under its final name always has one.
     utils.write_meta(run.distributions, script="visualize.py", cfg=cfg, started_at=started,
                      inputs=[run.scored_path, run.effects_path],
                      counts={f"W={int(w)}": len(pair[0]) for w, pair in run.groups.items()})
+    written = figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
+                                          reward=run.effects.get("reward_key") or "")
     samples_md = folder / f"{name}_samples_{stamp}.md"
     run.samples_tex = samples_md.with_suffix(".tex")
     limit = section["sample_max_chars"]
     text = report.to_markdown(samples.sample_blocks(run.samples, limit), folder)
     latex = samples.samples_latex(run.samples, limit, run.effects.get("reward_key") or "", section["seed"])
-    utils.atomic_write(samples_md, lambda handle: handle.write(text))
-    utils.atomic_write(run.samples_tex, lambda handle: handle.write(latex))
     utils.write_meta(samples_md, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.scored_path],
                      counts={"samples": len(run.samples)})
+    utils.atomic_write(samples_md, lambda handle: handle.write(text))
+    utils.atomic_write(run.samples_tex, lambda handle: handle.write(latex))
     return written + [samples_md, run.samples_tex]
 
 

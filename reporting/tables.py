@@ -46,11 +46,13 @@ def format_table(rows: list[dict], alpha: float) -> str:
     return "\n".join(lines)
 
 
-def write_run_tables(rows: list[dict], alpha: float, artifact, **meta) -> tuple:
+def write_run_tables(rows: list[dict], alpha: float, artifact, keep, **meta) -> tuple:
     """The tidy CSV and the markdown table of every (file, reward key) of the run, sharing one stem
-    and one sidecar (`meta`: utils.write_meta's arguments), written after it."""
+    and one sidecar (`meta`: utils.write_meta's arguments), written before them; `keep` (of
+    utils.artifacts.all_or_none) is told every path first."""
     csv_path, artifact = utils.artifacts.new_path(artifact, "csv")
     md_path = csv_path.with_suffix(".md")
+    keep(csv_path, md_path, utils.meta_path(csv_path), csv_path.with_name(f".{csv_path.stem}.reserved"))
     columns = ["dataset", "reward_key", *ROW_KEYS] + (["boot_ci_low", "boot_ci_high"] if any(
         "boot_ci_low" in row for row in rows) else [])
 

@@ -30,33 +30,50 @@ def request_key(family: str, model: str, messages: list[dict], temperature: floa
 
 
 class ResponseCache:
-    """Answers by request key. `path=None` keeps them in memory only (`rewrites.cache: false`);
-    `read_only` (a dry run) reads an existing file without creating or changing anything."""
+    """Answers by request key. `path=None` keeps them in memory only (`rewrites.cache: false`).
+    A cache file that does not exist yet is made by the first answer stored, so a run that stops
+    before any answer (a bad setting, a model that will not load) leaves none behind; `read_only`
+    (a dry run) reads an existing file without creating or changing anything."""
 
     def __init__(self, path: Optional[Path], read_only: bool = False):
-        self.path = path
-        if path is None or (read_only and not Path(path).is_file()):
-            self.connection = sqlite3.connect(":memory:", isolation_level=None)
-        elif read_only:
+        self.path, self.read_only = path, read_only
+        self._connection: Optional[sqlite3.Connection] = None
+        if path is None:
+            self._connection = self._prepare(sqlite3.connect(":memory:", isolation_level=None))
+        elif Path(path).is_file():
+            self._connection = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
             # Without a -wal file beside it nothing is writing the cache, and immutable=1 reads it without
             # making one; with one, a plain read-only open sees the answers still in it.
-            live = Path(f"{path}-wal").exists()
-            self.connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}",
-                                              uri=True, isolation_level=None)
-            return
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: each INSERT is its own transaction, durable once it returns.
-            self.connection = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, family TEXT, model TEXT, answer TEXT, "
-            "created REAL)")
+            live = Path(f"{self.path}-wal").exists()
+            return sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}",
+                                   uri=True, isolation_level=None)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: each INSERT is its own transaction, durable once it returns.
+        connection = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return self._prepare(connection)
+
+    @staticmethod
+    def _prepare(connection: sqlite3.Connection) -> sqlite3.Connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, family TEXT, model TEXT, "
+                           "answer TEXT, created REAL)")
+        return connection
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
         keys = list(dict.fromkeys(keys))
         found = {}
+        if self._connection is None and not Path(self.path).is_file():
+            return found  # no file, no answers; nor one made just to look
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -70,7 +87,10 @@ class ResponseCache:
                                 (key, family, model, json.dumps(answer, ensure_ascii=False), time.time()))
 
     def __len__(self) -> int:
+        if self._connection is None and not Path(self.path).is_file():
+            return 0
         return self.connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     def close(self) -> None:
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()

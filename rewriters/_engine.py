@@ -128,10 +128,8 @@ class EngineBackend:
                 return
             self.cache.put(key, self.cache_family(), self.model, reply)
             answers[key] = reply
-            usage = reply.get("usage") or {}
             self.stats["answered"] += 1
-            self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-            self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+            self.count_usage(reply.get("usage"))
             tally["done"] += waiting[key]
             bar.update(waiting[key])
             show()
@@ -215,6 +213,16 @@ class EngineBackend:
         if not self.openai_endpoint:
             return None
         return _pricing.cost(self.model, input_tokens, output_tokens, self.batch)
+
+    def count_usage(self, usage, usable: bool = True) -> None:
+        """Tokens the server billed. Answers we could not use (a body without choices, a line we no
+        longer need) are paid for all the same, so they count in the usage and the cost too."""
+        usage = usage if isinstance(usage, dict) else {}
+        tokens = [usage.get(k) if isinstance(usage.get(k), int) else 0 for k in ("prompt_tokens", "completion_tokens")]
+        self.stats["prompt_tokens"] += tokens[0]
+        self.stats["completion_tokens"] += tokens[1]
+        if not usable and any(tokens):
+            self.stats["billed_unusable"] += 1
 
     def summary(self) -> dict:
         """Flat counts for the run summary and the sidecar; a run nobody priced says "no price"."""

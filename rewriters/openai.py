@@ -206,12 +206,13 @@ class OpenAIRewriter(EngineBackend):
                 fail(key, f"not sent: {self.stopped}")
                 return
             self.stats["sent"] += 1
-            wait = None
+            wait, data = None, None
             try:
                 # A deadline for the whole answer: the client's timeout is per read, which a server
                 # sending a byte now and then can stretch for ever.
                 completion = await asyncio.wait_for(client.chat.completions.create(**body), self.settings["timeout"])
-                reply = answer_from_completion(completion.model_dump())
+                data = completion.model_dump()
+                reply = answer_from_completion(data)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 last = f"HTTP {status}: {mask_secrets(_message(exc))}"
@@ -234,6 +235,7 @@ class OpenAIRewriter(EngineBackend):
                 await gate.release(started, "slow" if timed_out else "answered")
             except (openai.APIResponseValidationError, ValueError, TypeError) as exc:
                 last = f"malformed response: {str(exc)[:200]}"
+                self.count_usage((data or {}).get("usage"), usable=False)
                 await gate.release(started, "answered")
             else:
                 await gate.release(started, "answered")

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -45,9 +46,19 @@ TOKEN_LIMIT = "token_limit_exceeded"
 
 def _write_state(path: Path, state: dict) -> None:
     # A state file, updated in place (unlike outputs): written whole, then renamed over the old one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, path)
+    utils.atomic_write(path, lambda handle: handle.write(json.dumps(state, indent=1)), replace=True)
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        state = utils.read_json(path)
+    except utils.RateError as exc:
+        raise utils.RateError(f"{exc}: a batch state file; if its batch is lost, move the file out of the folder and "
+                              "rerun") from None
+    if not isinstance(state, dict) or not isinstance(state.get("keys"), dict):
+        raise utils.RateError(f"{path}: not a batch state file (no 'keys' mapping); move it out of the folder and "
+                              "rerun")
+    return state
 
 
 def split_lines(lines: list[str], max_requests: int, max_bytes: int) -> list[list[str]]:
@@ -152,7 +163,7 @@ class BatchRewriter(EngineBackend):
         """Batches of an earlier run that hold requests we still need and were never collected."""
         active = []
         for path in sorted(self.folder.glob("*.batch.json")):
-            state = json.loads(path.read_text())
+            state = _read_state(path)
             if state.get("collected") or not state.get("batch_id"):
                 continue
             if state.get("family") != self.cache_family() or not set(state["keys"].values()) & set(wanted):
@@ -176,8 +187,12 @@ class BatchRewriter(EngineBackend):
         for chunk in chunks:
             data = ("\n".join(chunk) + "\n").encode()
             self.files_written += 1
-            request_file = self.folder / f"{stamp}_{os.getpid()}_{self.files_written}.requests.jsonl"
-            request_file.write_bytes(data)
+            # A fresh name, created exclusively: never another run's file, nor a link planted at the name.
+            descriptor, name = tempfile.mkstemp(prefix=f"{stamp}_{self.files_written}_", suffix=".requests.jsonl",
+                                                dir=self.folder)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            request_file = Path(name)
             uploaded = self.client.files.create(file=(request_file.name, io.BytesIO(data), "application/jsonl"),
                                                 purpose="batch")
             chunk_ids = [json.loads(line)["custom_id"] for line in chunk]
@@ -227,8 +242,10 @@ class BatchRewriter(EngineBackend):
             status = response.get("status_code")
             if key is not None and key not in wanted and status == 200:
                 # Paid for, though not needed by this run (cached since, or another run's): keep it.
+                body = response.get("body") or {}
+                self.count_usage(body.get("usage"), usable=False)
                 try:
-                    self.cache.put(key, self.cache_family(), self.model, answer_from_completion(response.get("body") or {}))
+                    self.cache.put(key, self.cache_family(), self.model, answer_from_completion(body))
                 except ValueError as exc:
                     logger.debug("batch %s: unneeded line %s is malformed: %s", batch.id, line.get("custom_id"), exc)
                 continue
@@ -239,6 +256,7 @@ class BatchRewriter(EngineBackend):
                     answer(key, answer_from_completion(response.get("body") or {}))
                     seen.add(key)
                 except ValueError as exc:
+                    self.count_usage((response.get("body") or {}).get("usage"), usable=False)
                     logger.warning("batch %s: %s: %s", batch.id, line.get("custom_id"), exc)
             elif status is not None and status < 500 and status not in (408, 429):
                 message = ((response.get("body") or {}).get("error") or {}).get("message", "")

@@ -14,7 +14,7 @@ alternatives: `logprober(prompt, text) -> [[token, logprob], ...]` gives them (d
 word of the answer, certain).
 Chat faults (each used `times` times, by requests whose prompt contains `match`): "429" (with
 Retry-After), "500", "timeout" (answers after `delay` s), "malformed" (a 200 that is not JSON),
-"no_choices" (a 200 JSON with no choices), "refusal" (an apology), "refusal_field", "empty", "echo"
+"no_choices" (a 200 JSON with no choices, billed in its usage), "refusal" (an apology), "refusal_field", "empty", "echo"
 (the prompt back), "length" (finish_reason length), "content_filter", "400", "401" (a wrong key, the
 message echoing it masked as OpenAI does), "403", "404" (no such model), "quota" (a 429 saying the
 quota is exhausted), "drip" (a 200 that sends one byte every `delay` s, for ever), "stall" (accepts,
@@ -266,7 +266,9 @@ class FakeOpenAI:
         if kind == "malformed":
             return self._send(handler, 200, b'{"choices": [ not json', "application/json")
         if kind == "no_choices":
-            return self._json(handler, 200, {"id": "x", "object": "chat.completion", "choices": []})
+            # Billed all the same, as a real server would (prompt tokens: a rough count).
+            usage = {"prompt_tokens": len(json.dumps(body["messages"])) // 4, "completion_tokens": 3}
+            return self._json(handler, 200, {"id": "x", "object": "chat.completion", "choices": [], "usage": usage})
         if self.hang_after is not None:
             with self.lock:
                 hang = self.chat_answered >= self.hang_after

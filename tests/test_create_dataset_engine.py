@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run_script
 from fake_openai import BatchPlan, FakeOpenAI
 from template_contract import build
+from test_bad_input import snapshot
 
 SECRET = "sk-test-7f3a9c-SECRET-never-in-a-file"
 
@@ -106,7 +107,7 @@ def test_dry_run_prints_requests_tokens_and_cost_and_sends_nothing(server, proje
     out = done.stdout
     assert "requests:                60 (0 answered from the cache, 60 to send)" in out
     assert "nothing was sent" in out and "estimated cost:          $" in out
-    assert server.chat_received == [] and not (project_dir / "data/rewrites").exists()
+    assert server.chat_received == [] and not project_dir.exists(), "a dry run wrote something"
     input_tokens = int(out.split("estimated input tokens:")[1].split()[0].replace(",", ""))
     output_tokens = int(out.split("estimated output tokens:")[1].split()[0].replace(",", ""))
     cost = float(out.split("estimated cost:")[1].split()[0].lstrip("$"))
@@ -120,7 +121,9 @@ def test_dry_run_prints_requests_tokens_and_cost_and_sends_nothing(server, proje
 
     # After a real run, a dry run counts everything as answered from the cache.
     output_of(run_script("create_dataset.py", *args(server), env=ENV))
+    before = snapshot(project_dir)
     again = run_script("create_dataset.py", *args(server, "--rewrites.dry_run=true"), env=ENV)
+    assert snapshot(project_dir) == before, "a dry run changed PROJECT_DIR (the cache, a lock)"
     assert "requests:                60 (60 answered from the cache, 0 to send)" in again.stdout
     assert "estimated cost:          $0.00" in again.stdout
     # Without a price, a model on a server that is not OpenAI is "no price", never OpenAI's.
@@ -327,7 +330,8 @@ def test_a_judge_that_cannot_be_reached_fails_before_any_rewrite_is_paid_for(ser
     message = done.stderr.strip().splitlines()[-1]
     assert message.startswith("error: command line: the judge answered none of the 30 originals (judge request failed")
     assert "nothing was rewritten" in message
-    assert server.chat_received == [] and not (project_dir / "data/rewrites").exists()
+    assert server.chat_received == []
+    assert not [p for p in project_dir.rglob("*") if p.is_file()], "a run that paid for nothing left a file"
 
 
 @pytest.mark.parametrize("backend", ["openai", "openai_batch"])
@@ -341,3 +345,18 @@ def test_a_wrong_key_stops_the_run_with_one_line_and_writes_nothing(server, proj
     assert server.refused <= 4, "requests went on after the server refused the key"
     assert not (project_dir / "data/rewrites").exists()
     assert_secret_in_no_file(project_dir)
+
+
+def test_credentials_in_base_url_reach_no_file_and_no_log(server, project_dir):
+    """`http://user:password@host/v1` is how some proxies take their credentials: the run uses them,
+    and the sidecar, the cache and the logs show `***@` instead."""
+    url = server.url.replace("http://", "http://alice:hunter2-secret@")
+    done = run_script("create_dataset.py", *args(server, f"--rewrites.base_url={url}", "--rewrites.n_examples=4"),
+                      env=ENV)
+    records, meta = output_of(done)
+    assert len(records) == 4 and all(not r.get("failures") for r in records)
+    assert "hunter2" not in done.stderr and "***@127.0.0.1" in done.stderr
+    for path in project_dir.rglob("*"):
+        if path.is_file():
+            assert b"hunter2" not in path.read_bytes(), f"the password was written to {path}"
+    assert meta["config"]["rewrites"]["base_url"].startswith("http://***@127.0.0.1")

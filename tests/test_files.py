@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -218,3 +217,71 @@ def test_nonexistent_group_raises(project_dir, monkeypatch):
     with pytest.raises(utils.RateError, match="rate_no_such_group_4711"):
         utils.write_jsonl(project_dir / "out.jsonl", [{"id": "1"}])
     assert leftovers(project_dir) == []
+
+
+def test_outputs_are_as_readable_as_the_umask_allows(project_dir):
+    """Temporary files are made 0600 (mkstemp); the output must not stay private when the umask
+    would let others read it: a colleague's run takes it as input."""
+    project_dir.mkdir()
+    old = os.umask(0o022)
+    try:
+        written = utils.write_jsonl(project_dir / "out.jsonl", [{"id": "1"}])
+    finally:
+        os.umask(old)
+    assert written.stat().st_mode & 0o777 == 0o644
+
+
+# --- secrets in URLs, temporary files, a write that fails ------------------------------------------
+
+
+@pytest.mark.parametrize("url, hidden", [
+    ("http://alice:hunter2@10.0.0.5:8000/v1", ["alice", "hunter2"]),
+    ("https://proxy.example/v1?api_key=tok-123&region=eu", ["tok-123"]),
+    ("https://proxy.example/v1?region=eu&access_token=tok-456", ["tok-456"]),
+    ("see http://bob:pw-789@host/v1 and https://x/v1?sig=abc999 here", ["bob", "pw-789", "abc999"]),
+])
+def test_credentials_in_a_url_are_redacted_wherever_text_is_redacted(url, hidden):
+    for text in (utils.redact_url(url), utils.redact({"rewrites": {"base_url": url}})["rewrites"]["base_url"]):
+        assert all(secret not in text for secret in hidden), text
+        assert "***" in text
+    assert utils.redact_url("https://proxy.example/v1?region=eu") == "https://proxy.example/v1?region=eu"
+
+
+def test_a_link_planted_at_the_old_temporary_name_redirects_nothing(project_dir, tmp_path):
+    """Temporary files used to be `.<name>.<pid>.tmp`; a link there must not make the write land on
+    its target (they are now made exclusively, under a random name)."""
+    project_dir.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    target = project_dir / "out.jsonl"
+    (project_dir / f".{target.name}.{os.getpid()}.tmp").symlink_to(victim)
+    utils.write_jsonl(target, [{"id": "1"}])
+    assert victim.read_text() == "untouched"
+    assert utils.read_records(target) == [{"id": "1"}]
+
+
+def test_a_state_file_is_replaced_whole_and_never_through_a_link(project_dir, tmp_path):
+    project_dir.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    state = project_dir / "file-1.batch.json"
+    state.write_text("{}")
+    (project_dir / f".{state.name}.{os.getpid()}.tmp").symlink_to(victim)
+    utils.atomic_write(state, lambda handle: handle.write('{"keys": {}}'), replace=True)
+    assert json.loads(state.read_text()) == {"keys": {}} and victim.read_text() == "untouched"
+
+
+def test_an_output_that_cannot_be_written_leaves_neither_it_nor_its_sidecar(project_dir):
+    cfg = utils.load_config(None)
+    project_dir.mkdir()
+    output = project_dir / "x_20240101_000000.jsonl"
+    reservation = project_dir / ".x_20240101_000000.reserved"
+    reservation.touch()
+
+    def full_disk(path):
+        assert utils.meta_path(path).is_file(), "the sidecar comes first"
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        utils.write_output(output, full_disk, script="t.py", cfg=cfg, started_at=utils.now())
+    assert sorted(p.name for p in project_dir.iterdir()) == []

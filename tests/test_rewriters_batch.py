@@ -10,7 +10,6 @@ import pytest
 
 from fake_openai import BatchPlan
 from rewriters import RewriteRequest
-from template_contract import build
 
 FAST = {"retry_backoff": 0.01, "retry_backoff_max": 0.05, "timeout": 5.0, "poll_interval": 0.01}
 

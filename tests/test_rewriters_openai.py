@@ -300,3 +300,18 @@ def test_a_reset_connection_is_retried(server, project_dir):
     server.add_fault("reset", times=2)
     results = backend(server, max_concurrency=1).rewrite(requests_(3))
     assert all(r.ok for r in results.values()) and len(server.chat_received) == 5
+
+
+def test_answers_billed_but_unusable_count_in_usage_and_cost(server):
+    """A 200 without choices is retried, and the tokens its usage reports are paid for: they count."""
+    server.add_fault("no_choices", times=2)
+    rewriter = backend(server, max_concurrency=1, price_per_million_tokens=[1.0, 1.0])
+    results = rewriter.rewrite(requests_(3))
+    assert all(r.ok for r in results.values())
+    usable = sum(r.usage["prompt_tokens"] for r in results.values())
+    assert rewriter.stats["billed_unusable"] == 2
+    assert rewriter.stats["prompt_tokens"] > usable  # the two unusable answers' prompt tokens on top
+    unusable_prompt = rewriter.stats["prompt_tokens"] - usable
+    assert rewriter.stats["completion_tokens"] == sum(r.usage["completion_tokens"] for r in results.values()) + 2 * 3
+    summary = rewriter.summary()
+    assert summary["cost_usd"] == round((usable + unusable_prompt + rewriter.stats["completion_tokens"]) / 1e6, 4)

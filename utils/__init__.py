@@ -14,7 +14,7 @@ from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_mo
                           config_from_argv, dataset_key, find_module, original_names, load_config, merge_options, parse_cli,
                           redact, redact_url, scored_model, slug, smoke_mark, template_names)
 from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, exclusive, folder, load_env,
-                         project_dir, read_records, record_w, write_json, write_jsonl)
+                         project_dir, read_json, read_records, record_w, write_json, write_jsonl)
 from utils import artifacts
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
                               setup_logging, sha256, start, write_meta, write_output)
@@ -25,7 +25,7 @@ __all__ = [
     "REPO_DIR", "SMOKE_MARK", "Config", "RateError", "build_from_module", "check_value", "config_from_argv",
     "dataset_key", "find_module", "original_names", "load_config", "merge_options", "parse_cli", "redact", "redact_url", "scored_model", "slug", "smoke_mark",
     "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "exclusive", "folder", "load_env",
-    "project_dir", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
+    "project_dir", "read_json", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "setup_logging", "sha256", "start",
     "write_meta", "write_output", "CHOICES", "SCHEMA", "ConfigError",
 ]

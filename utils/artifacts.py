@@ -115,22 +115,61 @@ def _reserve(path: Path) -> bool:
 
 
 @contextmanager
-def all_or_none():
-    """`with all_or_none() as keep:` a phase that writes several files calls `keep(path, ...)` for each
-    (a file, its sidecar, a folder); if the phase fails on the way (a full disk), every one of them
-    is removed again, so a run leaves all its files or none of them."""
+def all_or_none(directory: Path, name: str):
+    """`with all_or_none(directory, name) as keep:` a phase that writes several files calls `keep(path, ...)`
+    for each (a file, its sidecar, a folder) before making it. If the phase fails on the way (a full
+    disk), they are removed again; if it is killed, the list it left (`directory/.<name>.incomplete`,
+    locked while the phase runs) lets the next phase that writes there remove them. So a run's files
+    are all there, or none of them."""
+    import fcntl
+    import os
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    abandon_incomplete(directory)
+    marker = Path(directory) / f".{name}.incomplete"
+    handle = open(marker, "x", encoding="utf-8")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def keep(*paths) -> None:
+        handle.write("".join(f"{Path(p)}\n" for p in paths))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    try:
+        yield keep
+    except BaseException:
+        handle.flush()
+        _remove_listed(marker)
+        raise
+    finally:
+        marker.unlink(missing_ok=True)
+        handle.close()
+
+
+def abandon_incomplete(directory: Path) -> None:
+    """Remove the files of runs that were killed while writing into `directory` (their list is not locked)."""
+    import fcntl
+
+    for marker in Path(directory).glob(".*.incomplete"):
+        with open(marker, encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a run writing now
+            logger.warning("removing the files of an interrupted run listed in %s", marker)
+            _remove_listed(marker)
+            marker.unlink(missing_ok=True)
+
+
+def _remove_listed(marker: Path) -> None:
     import shutil
 
-    made: list[Path] = []
-    try:
-        yield lambda *paths: made.extend(Path(p) for p in paths)
-    except BaseException:
-        for path in reversed(made):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        raise
+    for line in reversed(marker.read_text(encoding="utf-8").splitlines()):
+        path = Path(line)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def identity(path: Path) -> Optional[Artifact]:
@@ -155,8 +194,8 @@ def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None,
     found = []
     for sidecar in directory.glob("*.meta.json") if directory.is_dir() else []:
         try:
-            meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             logger.warning("%s: unreadable sidecar, its file is not a candidate for 'latest' (%s)", sidecar, exc)
             continue
         artifact = Artifact.from_meta(meta.get("artifact"))

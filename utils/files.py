@@ -36,7 +36,8 @@ def exclusive(name: str, what: str, enabled: bool = True):
     """Hold PROJECT_DIR/.locks/<name>.lock for the block: a second run asking for the same lock stops at
     once with one line naming the run that holds it, instead of paying for the same requests twice or
     submitting the same batches again. The lock is the kernel's (flock): a run that crashes or is
-    killed releases it. `enabled=False` holds nothing (and creates nothing)."""
+    killed releases it; the file goes when the lock does. `enabled=False` holds nothing (and creates
+    nothing)."""
     if not enabled:
         yield
         return
@@ -49,22 +50,31 @@ def exclusive(name: str, what: str, enabled: bool = True):
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
     if len(safe) > 150:  # file names stop at 255 bytes; a digest keeps long ones apart
         safe = f"{safe[:120]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-    handle = open(directory / f"{safe}.lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "a process that wrote nothing yet"
+    path = directory / f"{safe}.lock"
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "a process that wrote nothing yet"
+            handle.close()
+            raise RateError(f"{what} is being made by another run ({holder}); wait for it to finish, or give this "
+                            "run another PROJECT_DIR") from None
+        # The holder before us removes the file as it lets go; a lock on that removed file guards nothing.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            logger.debug("lock file %s went while this run opened it; trying again", path)
         handle.close()
-        raise RateError(f"{what} is being made by another run ({holder}); wait for it to finish, or give this run "
-                        "another PROJECT_DIR") from None
-    handle.seek(0)
-    handle.truncate()
+    handle.truncate(0)  # a killed run leaves its file (not its lock) behind
     handle.write(f"pid {os.getpid()}, started {datetime.now().isoformat(timespec='seconds')}: {' '.join(sys.argv)}")
     handle.flush()
     try:
         yield
     finally:
+        path.unlink(missing_ok=True)  # before unlocking, so that nobody locks a file about to go
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
 
@@ -82,6 +92,13 @@ def project_dir() -> Path:
 
 def folder(kind: str) -> Path:
     return project_dir() / SUBDIRS[kind]
+
+
+def check_project_dir() -> None:
+    path = project_dir()
+    if path.exists() and not path.is_dir():
+        raise RateError(f"PROJECT_DIR {path} is a file, not a folder; set PROJECT_DIR (in .env or the environment) "
+                        "to a folder")
 
 
 def check_group() -> None:
@@ -114,9 +131,23 @@ def _share_with_group(path: Path) -> None:
     os.chmod(path, os.stat(path).st_mode | 0o040)
 
 
-def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        logger.debug("no /proc/self/status; reading the umask by setting it")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w", replace: bool = False) -> Path:
     """Write through a temporary file in the same folder, then link it into place. `os.link` fails
-    if the target exists, so an existing output is never replaced, even by a concurrent run."""
+    if the target exists, so an existing output is never replaced, even by a concurrent run.
+    `replace=True` (state files, never outputs) renames it over the old file instead."""
     import tempfile
 
     path = Path(path)
@@ -125,11 +156,15 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> P
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(name)
     try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp makes 0600; an output is as readable as any new file
         with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         _share_with_group(tmp)
+        if replace:
+            os.replace(tmp, path)
+            return path
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -171,6 +206,20 @@ def read_records(path: Path) -> list[dict]:
         raise RateError(f"{path}:{where} is not UTF-8 text") from None
     except IsADirectoryError:
         raise RateError(f"{path}: is a folder, not a file of records") from None
+
+
+def read_json(path: Path) -> Any:
+    """One JSON document; a file that is missing, a folder, not UTF-8 or not JSON is one error naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RateError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise RateError(f"{path}: not UTF-8 text") from None
+    except IsADirectoryError:
+        raise RateError(f"{path}: is a folder, not a JSON file") from None
+    except FileNotFoundError:
+        raise RateError(f"{path}: no such file") from None
 
 
 def record_w(record: dict):

@@ -4,7 +4,6 @@ the wrapper that turns a RateError into one line and exit code 2."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, Callable
 import yaml
 
 from utils.config import REPO_DIR, Config, RateError, config_from_argv, redact
-from utils.files import check_group, load_env, write_json
+from utils.files import check_group, check_project_dir, load_env, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +94,15 @@ def write_output(output: Path, write: Callable[[Path], Any], **meta) -> Path:
     """The sidecar first (`write_meta(output, **meta)`), then the output itself (`write(output)`, an
     atomic write): a file under its final name always has its sidecar, and if the output cannot be
     written (a full disk) its sidecar is removed again. The name's reservation goes last."""
-    sidecar = write_meta(output, **meta)
+    sidecar = meta_path(output)
     try:
+        write_meta(output, **meta)
         write(output)
     except BaseException:
         sidecar.unlink(missing_ok=True)
         raise
-    Path(output).with_name(f".{Path(output).stem}.reserved").unlink(missing_ok=True)
+    finally:
+        Path(output).with_name(f".{Path(output).stem}.reserved").unlink(missing_ok=True)
     return output
 
 
@@ -111,10 +112,10 @@ def read_meta(output: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RateError(f"{path}: the sidecar of {Path(output).name} is not valid JSON; move it away (the file then "
-                        "counts as one from before sidecars)") from None
+        return read_json(path)
+    except RateError as exc:
+        raise RateError(f"{exc}: it is the sidecar of {Path(output).name}; move it away (the file then counts as one "
+                        "from before sidecars)") from None
 
 
 def setup_logging() -> None:
@@ -129,6 +130,7 @@ def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
     """A script's first steps: logging, `.env`, the config (logged in full) and the start time."""
     setup_logging()
     load_env()
+    check_project_dir()
     check_group()
     started = now()
     cfg = config_from_argv(argv, doc)
