@@ -143,6 +143,17 @@ def failure_reasons(records: list[dict]) -> dict:
     return {f"failure reason: {reason}": n for reason, n in sorted(reasons.items())}
 
 
+def check_some_rewrite_worked(records: list[dict]) -> None:
+    """A dataset with no usable rewrite (a dead endpoint, a model that refuses everything) would become
+    `latest` and feed the next phases nothing: stop instead, saying why the rewrites failed."""
+    if any(record["completions"][REWRITE] is not None for record in records):
+        return
+    reasons = Counter(record.get("failures", {}).get(REWRITE, "no rewrite") for record in records)
+    top = "; ".join(f"{n}× {reason[:160]}" for reason, n in reasons.most_common(2))
+    raise utils.RateError(f"every one of the {len(records)} rewrites failed ({top}); no output was written. Answers "
+                          "received are in the cache: fix the cause and rerun")
+
+
 SUMMED = ("requests", "to_send", "cached", "input_tokens", "output_tokens")
 
 
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         originals = judge_originals(judge, chosen, cfg) if judge is not None else {}
         results = rewrite_twice(chosen, template, backend)
         records = [make_record(ex, results, template) for ex in chosen]
+        check_some_rewrite_worked(records)
         for record in records:
             if record["id"] in originals:
                 record["judge"] = {"original": originals[record["id"]]}

@@ -199,6 +199,9 @@ CASES = [
      lambda p: ((p / "data" / "batch_api").mkdir(parents=True, exist_ok=True),
                 (p / "data" / "batch_api" / "file-1.batch.json").write_text("{half")) and None,
      ["file-1.batch.json"]),
+    ("rewriter-unreachable", C, ("--rewrites.backend=openai", "--rewrites.base_url=http://127.0.0.1:9/v1",
+                                 "--rewrites.max_retries=0"), lambda p: {"env": {"OPENAI_API_KEY": "sk-test"}},
+     ["every one of the 30 rewrites failed", "connection error"]),
     ("project-dir-a-file", C, (), lambda p: (p.parent / "a_file").write_text("x") and None
      or {"env": {"PROJECT_DIR": str(p.parent / "a_file")}}, ["a_file"]),
     ("dry-run-bad-range", C, ("--rewrites.dry_run=true", "--rewrites.n_examples=0", "--smoke_test=false"), None,
