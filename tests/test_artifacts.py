@@ -233,3 +233,20 @@ def test_a_phase_alone_says_when_latest_was_made_with_other_settings(project_dir
     assert "rewrites.n_examples 100 there, 50 here" in warning and "scoring.dataset_filename" in warning
     same = run_script("treatment_effects.py", *config, "--rewrites.n_examples=100")
     assert same.returncode == 0 and "made with other settings" not in same.stderr
+
+
+def test_a_killed_runs_listed_files_and_their_half_written_temporaries_are_removed(tmp_path):
+    """A run killed inside atomic_write leaves `.<name>.<random>.tmp`; the next all_or_none there
+    removes it with the listed files, and leaves other runs' files alone."""
+    from utils.artifacts import abandon_incomplete
+
+    listed = tmp_path / "figure[1]_20260101_000000.png"  # brackets: the name is matched literally
+    listed.write_text("half")
+    temporary = tmp_path / f".{listed.name}.k3x9q.tmp"
+    temporary.write_text("half")
+    other = tmp_path / ".figure1_20260101_000000.png.abcde.tmp"
+    other.write_text("another run's")
+    (tmp_path / ".killed.incomplete").write_text(f"{listed}\n")
+    abandon_incomplete(tmp_path)
+    assert not listed.exists() and not temporary.exists()
+    assert other.exists() and not (tmp_path / ".killed.incomplete").exists()

@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Optional
 
@@ -170,6 +171,9 @@ def _remove_listed(marker: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
+        # A run killed inside atomic_write leaves its temporary (`.<name>.<random>.tmp`) beside the file.
+        for temporary in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+            temporary.unlink(missing_ok=True)
 
 
 def identity(path: Path) -> Optional[Artifact]:
