@@ -116,6 +116,8 @@ def make_record(ex: Example, results: dict, template) -> dict:
     if template.oracle_counterfactual is not None:
         completions[utils.ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
     record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
+    if ex.cluster is not None:
+        record["cluster"] = ex.cluster
     if failures:
         record["failures"] = failures
     measured = judge_changes.changes(ex.original, completions[REWRITE], completions[REWRITTEN_REWRITE])

@@ -85,7 +85,10 @@ def model_values(cfg: utils.Config) -> list[str]:
             raise utils.RateError(f"{source}: scoring.models: each entry must be a template name or hf:<path>, got {value!r}")
     if len(set(values)) != len(values):
         raise utils.RateError(f"{source}: scoring.models lists a model twice: {values}")
-    return values
+    placebo = section["placebo"]
+    # The placebo is scored beside the models with its own defaults, so that --scoring.model and a flat
+    # model_options keep meaning the model under study.
+    return values + ([placebo] if placebo and placebo not in values else [])
 
 
 def given_options(cfg: utils.Config, values: list[str]) -> dict[str, tuple[dict, str]]:
@@ -111,9 +114,13 @@ def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, obje
 
     section, prepared = cfg["scoring"], []
     key = "scoring.models" if section["models"] else "scoring.model"
-    for value, (given, prefix) in given_options(cfg, values).items():
+    placebo = section["placebo"] if section["placebo"] not in (section["models"] or [section["model"]]) else None
+    options = given_options(cfg, [v for v in values if v != placebo])
+    if placebo:
+        options[placebo] = ({}, "scoring.placebo")
+    for value, (given, prefix) in options.items():
         name, implied = scoring_templates.resolve(value)
-        module = utils.find_module("scoring_templates", name, key, cfg)
+        module = utils.find_module("scoring_templates", name, "scoring.placebo" if value == placebo else key, cfg)
         run_wide = {k: section[k] for k in ("device", "dtype") if section[k] is not None and k in module.OPTIONS}
         options = utils.merge_options({**run_wide, **given, **implied}, module.OPTIONS, prefix, cfg.sources,
                                       getattr(module, "CHECKS", {}))

@@ -36,6 +36,7 @@ import math
 import os
 import sys
 
+from estimation import contrasts as effects_contrasts
 from estimation import gate as effects_gate
 from estimation import inputs as effects_inputs
 from estimation import results as effects_results
@@ -56,27 +57,79 @@ def check_settings(cfg) -> None:
                               f"(no bootstrap) or at least {minimum} at alpha {section['alpha']:g}, got {resamples}")
     if section["reward_key"] is not None:
         effects_inputs.as_list(section["reward_key"], "effects.reward_key", cfg)
+    deltas = section["sensitivity_deltas"]
+    if deltas is not None and (not deltas or not all(
+            isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) for d in deltas)):
+        raise utils.RateError(f"{cfg.source('effects.sensitivity_deltas')}: effects.sensitivity_deltas must be a "
+                              f"non-empty list of numbers (raw reward units) or null, got {deltas!r}")
+    placebo, keys = section["placebo_reward_key"], section["reward_key"]
+    if placebo is not None and placebo in (keys if isinstance(keys, list) else [keys]):
+        raise utils.RateError(f"{cfg.source('effects.placebo_reward_key')}: effects.placebo_reward_key {placebo!r} "
+                              f"is also in effects.reward_key; a placebo is a check, not an estimate")
 
 
 def plan_inputs(cfg, dataset: str, score: str) -> list[dict]:
     """Every input file with its records, the reward keys to analyse in it, and its label, checked
-    before anything is written: a listed reward key no file holds is an error."""
+    before anything is written: a listed reward key that no file holds is an error."""
     section = cfg["effects"]
+    placebo = section["placebo_reward_key"]
     sources = effects_inputs.resolve_sources(cfg, dataset, score)
     plans, labels = [], set()
     for source in sources:
         records = utils.read_records(source)
-        keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source)
+        keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source,
+                                               placebo)
         label, model = (dataset, score) if len(sources) == 1 else effects_inputs.describe_source(source, dataset, score)
         # two files of one dataset and model stay apart in the run table under their file names
         label = source.stem if label in labels else label
         labels.add(label)
-        plans.append({"source": source, "records": records, "reward_keys": keys, "label": label, "model": model})
+        has_placebo = placebo in effects_inputs.reward_keys_in(records, section["w_original_key"])
+        plans.append({"source": source, "records": records, "reward_keys": keys, "label": label, "model": model,
+                      "placebo": placebo if has_placebo else None, "rewrites": effects_inputs.rewrites_meta(source)})
     if isinstance(section["reward_key"], list):
         unused = [k for k in section["reward_key"] if not any(k in plan["reward_keys"] for plan in plans)]
         if unused:
             raise utils.RateError(f"{cfg.source('effects.reward_key')}: no input file holds rewards under {unused}")
+    for plan in plans:
+        if placebo is not None and not plan["placebo"]:
+            # a warning, not an error: the estimates stand without the check, which costs one more scoring
+            logger.warning("%s holds no rewards under the placebo '%s' (effects.placebo_reward_key): no placebo check "
+                           "for it; score its rewrites with that model too (scoring.placebo)", plan["source"], placebo)
     return plans
+
+
+def analyse_plan(plan: dict, section: dict, headlines: list) -> list[dict]:
+    """Every reward key of one input file, and its placebo: one analysis (results, arrays) per key."""
+    source, records = plan["source"], plan["records"]
+    upstream = effects_inputs.upstream_dropped(source)
+    if upstream:
+        logger.warning("%s: earlier phases left out %s", source, upstream)
+    label = plan["label"] + (effects_gate.LABEL if section["passed_judge_only"] else "")
+    headlines.append(f"{label}: {effects_gate.summary_line(plan['efficacy'])}")
+    if plan["efficacy"]["warning"]:
+        logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
+        headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
+    placebo = None
+    if plan["placebo"]:
+        placebo_results, _, _ = effects_results.analyse(records, plan["placebo"], section, source)
+        placebo = effects_results.placebo_summary(placebo_results, plan["placebo"])
+        headlines.append(f"{'WARNING ' if not placebo['consistent_with_zero'] else ''}({label}) {placebo['line']}")
+    analyses = []
+    for reward_key in plan["reward_keys"]:
+        results, dropped, arrays = effects_results.analyse(records, reward_key, section, source)
+        results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
+        results["efficacy"] = plan["efficacy"]
+        if placebo:
+            results["placebo"] = placebo
+        if section["passed_judge_only"]:
+            results["selection"] = {"rule": effects_gate.SELECTION, "counts": effects_gate.selection_counts(records)}
+        results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
+                        "input_file": str(source), "examples_read": len(records), "dropped": dropped,
+                        **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
+        analyses.append({"plan": plan, "label": label, "reward_key": reward_key, "results": results,
+                         "arrays": arrays, "upstream": upstream, "placebo_rows": placebo_results["estimates"]
+                         if placebo else []})
+    return analyses
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +139,6 @@ def main(argv: list[str] | None = None) -> None:
     dataset = utils.dataset_key(cfg, "effects")
     score = utils.scored_model(cfg)
 
-    run_rows, outputs, headlines = [], [], []
     plans = plan_inputs(cfg, dataset, score)
     for plan in plans:
         plan["efficacy"] = effects_gate.assess(plan["records"], section, effects_gate.judge_name(plan["source"]))
@@ -94,42 +146,38 @@ def main(argv: list[str] | None = None) -> None:
         if section["passed_judge_only"] and not plan["efficacy"]["measured"]:
             raise utils.RateError(f"{cfg.source('effects.passed_judge_only')}: effects.passed_judge_only: "
                                   f"{plan['source']} holds no judge verdicts to select by")
+    headlines: list[str] = []
+    analyses = [analysis for plan in plans for analysis in analyse_plan(plan, section, headlines)]
+    extra_rows, notes = effects_contrasts.run_level(analyses, section)
+    effects_contrasts.adjust([row for a in analyses for row in a["results"]["estimates"]] + extra_rows)
+    run_rows = [{"dataset": a["label"], "reward_key": a["reward_key"], **row}
+                for a in analyses for row in a["results"]["estimates"]]
+    firsts = {id(a["plan"]): a for a in reversed(analyses)}.values()  # the placebo once per file
+    # a placebo's "breakdown" would answer no question: its truth is 0 by design
+    run_rows += [{"dataset": a["label"], "reward_key": f"{a['plan']['placebo']} (placebo)", **row,
+                  "breakdown_delta": None, "norm_breakdown_delta": None}
+                 for a in firsts for row in a["placebo_rows"] if row["estimator"] == "RATE"]
+    run_rows += extra_rows
+
+    outputs = []
     # Every effects file and the tables of this run, or none of them (a full disk, a kill).
     with utils.artifacts.all_or_none(utils.folder("effects"), f"treatment_effects_{dataset}_{os.getpid()}") as keep:
-        for plan in plans:
-            source, records, reward_keys = plan["source"], plan["records"], plan["reward_keys"]
-            upstream = effects_inputs.upstream_dropped(source)
-            if upstream:
-                logger.warning("%s: earlier phases left out %s", source, upstream)
-            label = plan["label"] + (effects_gate.LABEL if section["passed_judge_only"] else "")
-            headlines.append(f"{label}: {effects_gate.summary_line(plan['efficacy'])}")
-            if plan["efficacy"]["warning"]:
-                logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
-                headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
-            for reward_key in reward_keys:
-                results, dropped = effects_results.analyse(records, reward_key, section, source)
-                results["diagnostics"]["dropped"] = {"this phase": dropped, "earlier phases": upstream}
-                results["efficacy"] = plan["efficacy"]
-                if section["passed_judge_only"]:
-                    results["selection"] = {"rule": effects_gate.SELECTION,
-                                            "counts": effects_gate.selection_counts(records)}
-                results.update({"dataset_name": plan["label"], "score": plan["model"], "reward_key": reward_key,
-                                "input_file": str(source), "examples_read": len(records), "dropped": dropped,
-                                **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
-                wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
-                                            named_key=len(reward_keys) > 1)
-                output, artifact = utils.artifacts.new_path(wanted, "json")
-                keep(output, utils.meta_path(output), output.with_name(f".{output.stem}.reserved"))
-                n_used = results["Y1_count"] + results["Y0_count"]
-                utils.write_output(output, lambda path: utils.write_json(path, results), script="treatment_effects.py",
-                                   cfg=cfg, started_at=started, inputs=[source], artifact=artifact,
-                                   templates={"reward_key": reward_key},
-                                   counts={"examples_read": len(records), "examples_used": n_used,
-                                           "n1": results["Y1_count"], "n0": results["Y0_count"], "dropped": dropped,
-                                           "dropped_earlier": upstream})
-                logger.info("wrote %s", output)
-                outputs.append(output)
-                run_rows += [{"dataset": label, "reward_key": reward_key, **row} for row in results["estimates"]]
+        for analysis in analyses:
+            plan, results, reward_key = analysis["plan"], analysis["results"], analysis["reward_key"]
+            results["multiplicity"] = effects_contrasts.FAMILIES
+            wanted = utils.artifacts.of(cfg, "effects", plan["label"], [plan["model"]], reward_key=reward_key,
+                                        named_key=len(plan["reward_keys"]) > 1)
+            output, artifact = utils.artifacts.new_path(wanted, "json")
+            keep(output, utils.meta_path(output), output.with_name(f".{output.stem}.reserved"))
+            n_used = results["Y1_count"] + results["Y0_count"]
+            utils.write_output(output, lambda path: utils.write_json(path, results), script="treatment_effects.py",
+                               cfg=cfg, started_at=started, inputs=[plan["source"]], artifact=artifact,
+                               templates={"reward_key": reward_key},
+                               counts={"examples_read": len(plan["records"]), "examples_used": n_used,
+                                       "n1": results["Y1_count"], "n0": results["Y0_count"],
+                                       "dropped": results["dropped"], "dropped_earlier": analysis["upstream"]})
+            logger.info("wrote %s", output)
+            outputs.append(output)
 
         csv_path, md_path = effects_tables.write_run_tables(run_rows, section["alpha"],
                                                            utils.artifacts.of(cfg, "table", dataset, [score]), keep,
@@ -140,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     for line in headlines:
         print(line)
     print(effects_tables.format_table(run_rows, section["alpha"]))
+    for line in notes:
+        print(line)
     for path in (*outputs, csv_path, md_path):
         print(path)
 

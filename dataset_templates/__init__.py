@@ -30,7 +30,9 @@ class DatasetTemplate:
     `oracle_counterfactual(text, w)` is the same text with W set to w and nothing else changed;
     `simulate_rewrite(text, w, rng)` is how the `simulated` rewriter edits this corpus;
     `rewrite_check(text, rewrite)` returns why a rewrite did not follow the template's prompt (a
-    recorded failure), or None.
+    recorded failure), or None. `get_cluster(row)` names the group of examples that are not
+    independent of each other (the answers to one question), written as the record's `cluster`:
+    treatment_effects.py then uses cluster-robust standard errors.
     """
 
     name: str
@@ -51,6 +53,7 @@ class DatasetTemplate:
     oracle_counterfactual: Optional[Callable[[str, bool], str]] = None
     simulate_rewrite: Optional[Callable[[str, bool, random.Random], str]] = None
     rewrite_check: Optional[Callable[[str, str], Optional[str]]] = None
+    get_cluster: Optional[Callable[[dict], Optional[str]]] = None
     extra: dict = field(default_factory=dict)
 
     def w_string(self, w: bool) -> str:

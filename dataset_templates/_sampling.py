@@ -20,6 +20,7 @@ class Example:
     w: bool
     question: str
     original: str
+    cluster: str | None = None  # examples that share it are not independent (treatment_effects' clusters)
 
 
 def classify_rows(template) -> tuple[list[Example], int]:
@@ -34,8 +35,9 @@ def classify_rows(template) -> tuple[list[Example], int]:
         if example_id in seen:
             raise utils.RateError(f"dataset template '{template.name}' gives duplicate id '{example_id}'")
         seen.add(example_id)
+        cluster = template.get_cluster(row) if template.get_cluster is not None else None
         examples.append(Example(example_id, bool(w), template.get_reward_question(row),
-                                template.get_original_completion(row)))
+                                template.get_original_completion(row), None if cluster is None else str(cluster)))
     return examples, unclassified
 
 

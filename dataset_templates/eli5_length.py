@@ -92,5 +92,6 @@ def build(options: dict) -> DatasetTemplate:
         backend="openai_batch",
         classify_text=is_long,
         rewrite_check=stays_a_question,
+        get_cluster=lambda row: f"eli5-{row['q_id']}",  # the answers to one question share it
         extra={"source": _sources.describe(options)},
     )

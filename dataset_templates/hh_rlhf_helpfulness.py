@@ -38,6 +38,7 @@ def build(options: dict) -> DatasetTemplate:
         get_reward_question=lambda row: split(row["dialogue"])[0],
         get_original_completion=response,
         get_id=lambda row, index: row["id"],
+        get_cluster=lambda row: f"hh-{row['hh_index']}",  # chosen and rejected continue one dialogue
         rewrite_prompt=_hh_rlhf.ORIGINAL_HELPFULNESS_PROMPT if options["original_prompt"] else _hh_rlhf.REWRITE_PROMPT,
         backend="openai_batch",
         extra={"source": _sources.describe(options)},

@@ -27,6 +27,8 @@ from estimation import stats as es
 METHOD = "studentized (bootstrap-t), examples resampled with replacement"
 # Resamples are drawn in blocks of about this many example indices, to bound memory at large n.
 BLOCK_CELLS = 1 << 22
+MIN_GROUP = 5
+SE_RTOL = 1e-6
 
 
 def _features(w: np.ndarray, series: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
@@ -68,14 +70,32 @@ def _resample_effects(sums: np.ndarray, centres: dict, n: int) -> dict:
     return effects
 
 
+def refusals(w: np.ndarray, keys) -> dict:
+    """Why some statistics get no bootstrap interval before any resample is drawn: a W group of fewer
+    than MIN_GROUP examples. With so few, many resamples repeat one example, whose SE* is rounding
+    noise (n1 = 2 gave SE* ~ 4e-9 and an interval of +-7.6e7)."""
+    n1, n0 = int(np.sum(w)), int(np.sum(~w))
+    small = {group: count for group, count in (("W=1", n1), ("W=0", n0)) if count < MIN_GROUP}
+    out = {}
+    for estimator, estimand in keys:
+        used = {"ATT": ("W=1",), "ATU": ("W=0",)}.get(estimand if estimator != "naive" else "ATE", ("W=1", "W=0"))
+        short = [f"{group} has {small[group]}" for group in used if group in small]
+        if short:
+            out[(estimator, estimand)] = (f"refused: {' and '.join(short)} examples; the bootstrap needs at least "
+                                          f"{MIN_GROUP} in each group it resamples")
+    return out
+
+
 def bootstrap_intervals(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, alpha: float,
                         resamples: int, seed: int, observed: dict | None = None) -> dict:
     """Studentized (1 - alpha) intervals for every (estimator, estimand) of `observed` (the output of
     estimation.stats.compute on the same data; computed when not given). Same data, seed and resamples
     give the same intervals.
 
-    Returns {"intervals": {key: (low, high)}, "usable": {key: resamples with a finite pivot}}; a key
-    whose full-sample SE is undefined gets no interval."""
+    Returns {"intervals": {key: (low, high)}, "usable": {key: resamples with a finite pivot},
+    "refused": {key: reason}}. A key whose full-sample SE is undefined gets no interval; a key is
+    refused (no interval, the reason instead) when a group it uses is smaller than MIN_GROUP, or when a
+    resample's SE* falls below SE_RTOL times the full sample's: its pivot is then rounding noise."""
     w = np.asarray(w, dtype=bool)
     n = w.shape[-1]
     observed = observed or es.compute(w, y, r, rr)
@@ -84,6 +104,8 @@ def bootstrap_intervals(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndar
     rng = np.random.default_rng(seed)
     block = max(1, min(resamples, BLOCK_CELLS // n))
     pivots: dict = {key: [] for key in observed["effects"]}
+    refused = refusals(w, observed["effects"])
+    degenerate = {key: 0 for key in observed["effects"]}
     # a bar only where the wait is noticeable (about a second or more on a laptop)
     quiet = resamples * n < 50_000_000
     with tqdm(total=resamples, desc="bootstrap resamples", unit="resample", leave=False, disable=quiet) as bar:
@@ -96,6 +118,8 @@ def bootstrap_intervals(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndar
                 estimate = observed["effects"][key].estimate
                 with np.errstate(invalid="ignore", divide="ignore"):
                     pivots[key].append((effect.estimate - estimate) / effect.se)
+                    tiny = np.isfinite(effect.se) & (effect.se < SE_RTOL * observed["effects"][key].se)
+                degenerate[key] += int(tiny.sum())
             bar.update(size)
     intervals, usable = {}, {}
     for key, values in pivots.items():
@@ -103,10 +127,14 @@ def bootstrap_intervals(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndar
         values = values[np.isfinite(values)]
         usable[key] = int(values.size)
         effect = observed["effects"][key]
-        if values.size == 0 or not np.isfinite(effect.se):
+        if degenerate[key] and key not in refused:
+            refused[key] = (f"refused: {degenerate[key]} of {resamples} resamples have an SE below {SE_RTOL:g} of the "
+                            f"full sample's (resamples of nearly identical examples), so the studentized pivot is "
+                            f"rounding noise")
+        if key in refused or values.size == 0 or not np.isfinite(effect.se):
             continue
         upper_pivot, lower_pivot = np.quantile(values, [1 - alpha / 2, alpha / 2])
         # the pivot's upper quantile sets the interval's lower end, and vice versa
         intervals[key] = (float(effect.estimate - upper_pivot * effect.se),
                           float(effect.estimate - lower_pivot * effect.se))
-    return {"intervals": intervals, "usable": usable}
+    return {"intervals": intervals, "usable": usable, "refused": refused}

@@ -57,9 +57,11 @@ def reward_keys_in(records: list[dict], original_key: str) -> set[str]:
             if isinstance(v, dict) and k not in NOT_REWARDS and original_key in v}
 
 
-def find_reward_keys(records: list[dict], wanted: str | list | None, original_key: str, path) -> list[str]:
-    """The reward keys to analyse in one file: the configured ones it holds, or its only one."""
-    keys = reward_keys_in(records, original_key)
+def find_reward_keys(records: list[dict], wanted: str | list | None, original_key: str, path,
+                     placebo: str | None = None) -> list[str]:
+    """The reward keys to analyse in one file: the configured ones it holds, or its only one besides
+    the placebo reward (effects.placebo_reward_key), which is analysed as a check of its own."""
+    keys = reward_keys_in(records, original_key) - {placebo}
     if wanted is None:
         if len(keys) != 1:
             raise utils.RateError(f"{path}: set effects.reward_key, the file holds rewards under "
@@ -91,40 +93,107 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _group(w) -> str:
+    return "W unknown" if w is None else f"W={int(w)}"
+
+
 def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
-                  keep: Callable[[dict], bool] | None = None) -> tuple[dict, Counter]:
+                  keep: Callable[[dict], bool] | None = None, duplicate_ids: str = "error",
+                  source=None) -> tuple[dict, Counter, dict]:
     """Arrays of W and of each reward in `keys` (array name -> completion key) over the examples that
     have a known W, no failed rewrite, every reward finite and, with `keep`, pass it (the
-    effects.passed_judge_only selection). Dropped examples are counted by reason, never silently; the
-    first reason that applies is the one counted."""
+    effects.passed_judge_only selection); with them each kept example's id, reward question and
+    `cluster` field (None where absent). Dropped examples are counted by reason, never silently; the
+    first reason that applies is the one counted. Returns (arrays, dropped by reason, dropped by
+    reason and W group).
+
+    An id seen twice would count one example twice (n doubled, SE shrunk by sqrt 2): an error naming it,
+    or with duplicate_ids = keep_first, its first record kept and the others dropped."""
     dropped: Counter = Counter()
+    by_group: dict[str, Counter] = {}
     kept_w: list[bool] = []
     kept: dict[str, list[float]] = {name: [] for name in keys}
-    for record in records:
+    ids, questions, clusters = [], [], []
+    first_line: dict = {}
+
+    def drop(reason: str, w) -> None:
+        dropped[reason] += 1
+        by_group.setdefault(reason, Counter())[_group(w)] += 1
+
+    for line, record in enumerate(records, 1):
         w = utils.record_w(record)
+        identifier = record.get("id")
+        if identifier is not None:
+            if identifier in first_line:
+                if duplicate_ids != "keep_first":
+                    raise utils.RateError(f"{source}: example id {identifier!r} appears twice (records "
+                                          f"{first_line[identifier]} and {line}); each example must be counted once. "
+                                          f"Set effects.duplicate_ids: keep_first to keep its first record")
+                drop("duplicate id", w)
+                continue
+            first_line[identifier] = line
         if w is None:
-            dropped["W unknown"] += 1
+            drop("W unknown", w)
             continue
         if record.get("failures"):
-            dropped["failed rewrite"] += 1
+            drop("failed rewrite", w)
             continue
         if keep is not None and not keep(record):
-            dropped[f"rewrites did not both pass the judge (W={int(w)})"] += 1
+            drop(f"rewrites did not both pass the judge (W={int(w)})", w)
             continue
         rewards = record.get(reward_key) or {}
         missing = [key for key in keys.values() if key not in rewards]
         if missing:
-            dropped[f"no reward for {', '.join(missing)}"] += 1
+            drop(f"no reward for {', '.join(missing)}", w)
             continue
         bad = [key for key in keys.values() if not _finite(rewards[key])]
         if bad:
-            dropped[f"no finite reward for {', '.join(bad)}"] += 1
+            drop(f"no finite reward for {', '.join(bad)}", w)
             continue
         kept_w.append(w)
         for name, key in keys.items():
             kept[name].append(float(rewards[key]))
-    arrays = {"w": np.asarray(kept_w, dtype=bool), **{n: np.asarray(v, dtype=float) for n, v in kept.items()}}
-    return arrays, dropped
+        ids.append(identifier if identifier is not None else f"record {line}")
+        questions.append(record.get("reward_question"))
+        clusters.append(record.get("cluster"))
+    arrays = {"w": np.asarray(kept_w, dtype=bool), **{n: np.asarray(v, dtype=float) for n, v in kept.items()},
+              "ids": ids, "questions": questions, "cluster": clusters}
+    return arrays, dropped, {reason: dict(counts) for reason, counts in by_group.items()}
+
+
+# A reward question shared by more than this share of the examples is a fixed prompt ("Write a movie
+# review: "), not a cluster: one cluster of nearly everything would leave no independent units.
+FIXED_PROMPT_SHARE = 0.5
+
+
+def cluster_labels(arrays: dict, cluster_key: str, source) -> tuple[list | None, dict]:
+    """One cluster label per kept example, or None when the examples are taken as independent; and how
+    the clusters were formed. effects.cluster_key: `none`; `cluster`: the records' `cluster` field (set
+    by the dataset template), required of every example; `question`: examples with the same reward
+    question; `auto`: the `cluster` field where any record has one, else the reward question, except
+    that a question shared by more than FIXED_PROMPT_SHARE of the examples is a fixed prompt whose
+    examples stay single."""
+    ids, fields, questions = arrays["ids"], arrays["cluster"], arrays["questions"]
+    if cluster_key == "none" or not ids:
+        return None, {"rule": "effects.cluster_key: none (examples independent)"}
+    if cluster_key == "cluster":
+        missing = [i for i, v in zip(ids, fields) if v is None]
+        if missing:
+            raise utils.RateError(f"{source}: effects.cluster_key 'cluster': {len(missing)} examples have no "
+                                  f"'cluster' field, the first {missing[0]!r}")
+    if cluster_key == "cluster" or (cluster_key == "auto" and any(v is not None for v in fields)):
+        labels = [f"cluster:{v}" if v is not None else f"id:{i}" for i, v in zip(ids, fields)]
+        return labels, {"rule": "the records' 'cluster' field (set by the dataset template)"}
+    counts = Counter(q for q in questions if q is not None)
+    fixed = set() if cluster_key == "question" else {
+        q for q, c in counts.items() if c > FIXED_PROMPT_SHARE * len(questions)}
+    labels = [f"id:{i}" if q is None or q in fixed else f"question:{q}" for i, q in zip(ids, questions)]
+    how = {"rule": "examples with the same reward question" + (
+        "" if cluster_key == "question" else
+        f"; a question shared by more than {FIXED_PROMPT_SHARE:.0%} of them is a fixed prompt, not a cluster")}
+    if fixed:
+        how["fixed_prompt"] = sorted(fixed)[0][:80]
+    return labels, how
 
 
 def rewrites_meta(path: Path) -> dict | None:

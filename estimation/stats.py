@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from estimation import robust
+
 ESTIMANDS = ("ATE", "ATT", "ATU")
 ESTIMATORS = ("naive", "single rewrite", "RATE")
 
@@ -53,10 +55,13 @@ def group_moments(values: np.ndarray, w: np.ndarray) -> GroupMoments:
     # Masked sums instead of boolean indexing, so that a leading replicate axis needs no Python loop.
     # Two passes (mean, then squared deviations) keep the variance accurate for rewards far from 0.
     treated = w.astype(values.dtype)
+    untreated = 1.0 - treated
     n1 = treated.sum(axis=-1)
     n0 = values.shape[-1] - n1
+    # Each group's sums from its own examples: a total minus the other group's part would lose the
+    # smaller group's digits to one huge reward in the other (1e9 in W=1 moved W=0's variance by 9 %).
     total1 = (values * treated).sum(axis=-1)
-    total0 = values.sum(axis=-1) - total1
+    total0 = (values * untreated).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean1, mean0 = total1 / n1, total0 / n0
         # each example's own group mean; an empty group's NaN mean must not reach the other group, and a
@@ -64,7 +69,7 @@ def group_moments(values: np.ndarray, w: np.ndarray) -> GroupMoments:
         centre1, centre0 = np.nan_to_num(mean1)[..., None], np.nan_to_num(mean0)[..., None]
         squares = np.square(values - (centre0 + (centre1 - centre0) * treated))
         ss1 = (squares * treated).sum(axis=-1)
-        ss0 = squares.sum(axis=-1) - ss1
+        ss0 = (squares * untreated).sum(axis=-1)
         var1 = np.where(n1 > 1, ss1 / (n1 - 1), np.nan)
         var0 = np.where(n0 > 1, ss0 / (n0 - 1), np.nan)
     return GroupMoments(n1, n0, mean1, mean0, var1, var0)
@@ -198,18 +203,69 @@ def t_interval(effect: Effect, alpha: float) -> tuple[np.ndarray, np.ndarray, np
     return low, high, p
 
 
-def compute(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, oracle: np.ndarray | None = None) -> dict:
+def influences(w: np.ndarray, series: dict[str, np.ndarray]) -> dict:
+    """Each example's contribution psi to every estimator (estimation/robust.py), and the W group the
+    estimator averages over (None: all examples). `series`: naive -> R(original), the rewrite
+    estimators -> their oriented differences."""
+    everyone = np.ones_like(w)
+    out = {}
+    for name, values in series.items():
+        if name == "naive":
+            psi = robust.mean_influence(values, w)[1] - robust.mean_influence(values, ~w)[1]
+            out.update({(name, k): (psi, None) for k in ESTIMANDS})
+            continue
+        for estimand, mask in (("ATE", everyone), ("ATT", w), ("ATU", ~w)):
+            out[(name, estimand)] = (robust.mean_influence(values, mask)[1], None if estimand == "ATE" else mask)
+    return out
+
+
+def clustered(effect: Effect, psi: np.ndarray, mask, clusters: robust.Clusters) -> Effect:
+    """`effect` with its CR1 SE and G - 1 degrees of freedom (estimation/robust.py)."""
+    variance, count = robust.cr1(psi, clusters, mask)
+    return Effect(effect.estimate, np.sqrt(variance), count - 1.0)
+
+
+def compute(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, oracle: np.ndarray | None = None,
+            clusters: robust.Clusters | None = None) -> dict:
     """Every estimator, estimand and diagnostic at once. Returns
-    {"effects": {(estimator, estimand): Effect}, "unpaired": {estimand: se}, "rewrite": {...},
-    "reward_std": sd, "n1": .., "n0": .., "truth": {estimand: value} or None}."""
+    {"effects": {(estimator, estimand): Effect}, "iid_se": {key: se}, "norm": {key: Effect of the
+    effect size}, "influence": {key: psi}, "psi_sd": .., "clusters": counts or None, "unpaired":
+    {estimand: se}, "rewrite": {...}, "reward_std": sd, "n1": .., "n0": .., "truth": {estimand: value} or None}.
+
+    With `clusters` of which any holds more than one example, every SE (the rewrite diagnostics' too)
+    is CR1 with G - 1 df; the iid SE stays in "iid_se". Without, or with singletons only, the SEs are
+    the iid ones below, exactly."""
     w = np.asarray(w, dtype=bool)
+    n = w.shape[-1]
+    clusters = clusters if clusters is not None else robust.singletons(n)
     original = group_moments(y, w)
+    series = {"naive": y, "single rewrite": oriented(w, y, r), "RATE": oriented(w, rr, r)}
     effects = {("naive", k): v for k, v in naive_effects(original).items()}
-    effects.update({("single rewrite", k): v for k, v in paired_effects(oriented(w, y, r), w).items()})
-    effects.update({("RATE", k): v for k, v in paired_effects(oriented(w, rr, r), w).items()})
+    effects.update({("single rewrite", k): v for k, v in paired_effects(series["single rewrite"], w).items()})
+    effects.update({("RATE", k): v for k, v in paired_effects(series["RATE"], w).items()})
+    iid_se = {key: effect.se for key, effect in effects.items()}
+    psi = influences(w, series)
+    rewrite = rewrite_effects(w, y, rr)
+    counts = None
+    if not clusters.trivial:
+        effects = {key: clustered(effect, *psi[key], clusters) for key, effect in effects.items()}
+        change = influences(w, {"naive": rr - y, "paired": rr - y})
+        rewrite = {"W=1": clustered(rewrite["W=1"], *change[("paired", "ATT")], clusters),
+                   "W=0": clustered(rewrite["W=0"], *change[("paired", "ATU")], clusters),
+                   "asymmetry": clustered(rewrite["asymmetry"], *change[("naive", "ATE")], clusters)}
+        counts = {"clusters": clusters.count, "W=1": robust.present(w, clusters), "W=0": robust.present(~w, clusters),
+                  "largest": clusters.largest()}
+    std = pooled_sd(original)
+    _, psi_sd = robust.sd_influence(y, w)
+    norm = {}
+    for key, effect in effects.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = effect.estimate / std
+        norm[key] = Effect(theta, robust.effect_size_se(effect.se, theta, std, psi[key][0], psi_sd, clusters), effect.df)
     truth = None
     if oracle is not None:
         truth = {k: v.estimate for k, v in paired_effects(oriented(w, y, oracle), w).items()}
     n1 = w.sum(axis=-1)
-    return {"effects": effects, "unpaired": unpaired_rate_ses(w, r, rr), "rewrite": rewrite_effects(w, y, rr),
-            "reward_std": pooled_sd(original), "n1": n1, "n0": w.shape[-1] - n1, "truth": truth}
+    return {"effects": effects, "iid_se": iid_se, "norm": norm, "influence": {k: v[0] for k, v in psi.items()},
+            "psi_sd": psi_sd, "clusters": counts, "unpaired": unpaired_rate_ses(w, r, rr), "rewrite": rewrite,
+            "reward_std": std, "n1": n1, "n0": n - n1, "truth": truth}

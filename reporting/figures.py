@@ -85,9 +85,15 @@ def _save(figure, png: Path, dpi: int) -> list[Path]:
     pixels, so a figure keeps its size from run to run."""
     # fontTools logs every table it prunes when it subsets the PDF's font; nobody needs that at INFO.
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    import io
+
     pdf = Path(png).with_suffix(".pdf")
-    utils.atomic_write(png, lambda handle: figure.savefig(handle, format="png", dpi=dpi), mode="wb")
-    utils.atomic_write(pdf, lambda handle: figure.savefig(handle, format="pdf"), mode="wb")
+    for path, options in ((Path(png), {"format": "png", "dpi": dpi}), (pdf, {"format": "pdf"})):
+        # Drawn in memory, then written: a full disk then fails in our write with its own error, not
+        # inside matplotlib's PDF writer, whose cleanup masks the ENOSPC with an AttributeError.
+        drawn = io.BytesIO()
+        figure.savefig(drawn, **options)
+        utils.atomic_write(path, lambda handle: handle.write(drawn.getvalue()), mode="wb")
     return [Path(png), pdf]
 
 

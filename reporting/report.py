@@ -153,6 +153,7 @@ class Run:
     samples: list[dict] = field(default_factory=list)
     distributions: Path | None = None
     samples_tex: Path | None = None
+    sensitivity: Path | None = None
 
 
 def _cfg(meta: dict | None, dotted: str):
@@ -250,6 +251,9 @@ def headlines(run: Run) -> list[str]:
     if selection:
         kept = "; ".join(f"{group}: {c['kept']} kept, {c['dropped']} dropped" for group, c in selection["counts"].items())
         out.append(f"Every estimate is {selection['rule']} ({kept}).")
+    placebo = run.effects.get("placebo")
+    if placebo and not placebo.get("consistent_with_zero"):
+        out.append(placebo["line"])
     return out
 
 
@@ -304,13 +308,13 @@ def effects_table(rows: list[dict], alpha: float) -> tuple:
     level = f"{100 * (1 - alpha):g}% CI"
     boot = any(row.get("boot_ci_low") is not None for row in rows)
     headers = ["estimator", "estimand", "estimate", "SE", level, "effect size", f"effect size {level}", "p",
-               "truth", "truth (effect size)"] + (["bootstrap CI"] if boot else [])
+               "p (Holm)", "truth", "truth (effect size)"] + (["bootstrap CI"] if boot else [])
     table = []
     for r in rows:
         cells = [r["estimator"], r["estimand"], number(r["estimate"]), number(r["se"], sign=False),
                  f"[{number(r['ci_low'])}, {number(r['ci_high'])}]", number(r.get("norm_estimate"), 3),
                  f"[{number(r.get('norm_ci_low'), 3)}, {number(r.get('norm_ci_high'), 3)}]", p_value(r.get("p")),
-                 number(r.get("truth")), number(r.get("norm_truth"), 3)]
+                 p_value(r.get("p_holm")), number(r.get("truth")), number(r.get("norm_truth"), 3)]
         if boot:
             cells.append(f"[{number(r.get('boot_ci_low'))}, {number(r.get('boot_ci_high'))}]"
                          if r.get("boot_ci_low") is not None else "")
@@ -323,6 +327,8 @@ NO_SWEEP = "No sweep: set visualize.sweep_files and visualize.sweep_key to plot 
 
 def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | None, max_chars: int, seed: int,
                   files: list[Path], when: str) -> list[tuple]:
+    from reporting import robustness  # it imports this module
+
     multi = len(runs) > 1
 
     def each(make) -> list[tuple]:
@@ -332,11 +338,13 @@ def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | No
         ("h1", title),
         *[("warning", f"{run.label}: {line}" if multi else line) for run in runs for line in headlines(run)],
         ("p", f"Written by visualize.py on {when}. Effect size = effect / reward_std, the pooled within-group "
-              "standard deviation of R(original), as in the RATE paper."),
+              "standard deviation of R(original), as in the RATE paper; its interval includes the uncertainty of "
+              "reward_std (delta method). p (Holm) is adjusted across the run's family of estimates."),
         ("h2", "Configuration"), *each(_configuration),
         ("h2", "Counts and drops"), *each(_counts),
         ("h2", "Rewrite efficacy"), *each(_efficacy),
         ("h2", "Effects"), *each(lambda run: [effects_table(run.rows, run.effects.get("alpha", 0.05))]),
+        ("h2", "Robustness"), *each(lambda run: robustness.blocks(run, run.sensitivity)),
         ("h2", "Diagnostics"),
         *each(lambda run: _diagnostics(run.effects["diagnostics"]) if run.effects.get("diagnostics")
               else [("p", "None recorded in the effects file.")]),

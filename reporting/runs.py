@@ -13,6 +13,7 @@ from estimation import gate as effects_gate
 from estimation import original as original_effects
 from reporting import figures
 from reporting import report
+from reporting import robustness
 from reporting import samples
 import utils
 
@@ -188,16 +189,24 @@ def make_run(label: str, path: Path, effects: dict, section: dict) -> report.Run
 
 def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg: utils.Config,
                     started: str, stamp: str) -> list[Path]:
-    """One effects file's score distributions and sample rewrites, into the report's folder (the
-    report's stamp in their names)."""
+    """One effects file's sensitivity figure, score distributions and sample rewrites, into the
+    report's folder (the report's stamp in their names)."""
+    written = []
+    if run.effects.get("sensitivity") and any(r["estimator"] == "RATE" for r in run.rows):
+        run.sensitivity = folder / f"{name}_sensitivity_{stamp}.png"
+        utils.write_meta(run.sensitivity, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
+                         counts={"deltas": len(run.effects["sensitivity"]["deltas"])})
+        written += robustness.sensitivity_plot(run.effects["sensitivity"], run.effects["estimates"], run.sensitivity,
+                                               dpi=section["dpi"], alpha=run.effects.get("alpha", 0.05),
+                                               reward=run.effects.get("reward_key"), title=run.label)
     if not run.scored_path:
-        return []
+        return written
     run.distributions = folder / f"{name}_distributions_{stamp}.png"
     # Sidecars first: a file under its final name always has one.
     utils.write_meta(run.distributions, script="visualize.py", cfg=cfg, started_at=started,
                      inputs=[run.scored_path, run.effects_path],
                      counts={f"W={int(w)}": len(pair[0]) for w, pair in run.groups.items()})
-    written = figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
+    written += figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
                                           reward=run.effects.get("reward_key") or "")
     samples_md = folder / f"{name}_samples_{stamp}.md"
     run.samples_tex = samples_md.with_suffix(".tex")

@@ -21,24 +21,34 @@ def _p_cell(p) -> str:
 
 def format_table(rows: list[dict], alpha: float) -> str:
     """A markdown table of `estimates` rows. Rows carrying `dataset` and `reward_key` (the table of a
-    whole run) get those columns first; a bootstrap interval column appears when rows have one. ATU is
-    labelled "ATU (ATC)", the same estimand under the name other libraries use."""
+    whole run) get those columns first; a bootstrap interval column appears when rows have one, a
+    clusters column when any row was clustered. ATU is labelled "ATU (ATC)", the same estimand under
+    the name other libraries use. "p (Holm)" is adjusted across the run's family (estimation/contrasts.py);
+    "breakdown delta" is RATE's (estimation/sensitivity.py)."""
     level = f"{100 * (1 - alpha):g}%"
     context = bool(rows) and "dataset" in rows[0]
     boot = any("boot_ci_low" in row for row in rows)
+    clustered = any(row.get("clusters") for row in rows)
     head = (["dataset", "reward key"] if context else []) + [
-        "estimator", "estimand", "estimate", "SE", f"{level} CI", "p", "n1", "n0", "estimate/sd", "SE/sd", "truth"]
+        "estimator", "estimand", "estimate", "SE", f"{level} CI", "p", "p (Holm)", "n1", "n0"]
+    head += ["clusters"] if clustered else []
+    head += ["estimate/sd", f"{level} CI/sd", "breakdown delta", "truth"]
     head += [f"bootstrap {level} CI"] if boot else []
-    align = (["---"] * 2 if context else []) + ["---", "---"] + ["---:"] * 2 + ["---"] + ["---:"] * 6
-    align += ["---"] if boot else []
+    align = (["---"] * 2 if context else []) + ["---", "---"] + ["---:"] * 2 + ["---"] + ["---:"] * 4
+    align += ["---:"] if clustered else []
+    align += ["---:", "---", "---:", "---:"] + (["---"] if boot else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
         cells = [row["dataset"], row["reward_key"]] if context else []
         cells += [row["estimator"], "ATU (ATC)" if row["estimand"] == "ATU" else row["estimand"],
                   _cell(row["estimate"], "+.4f"), _cell(row["se"], ".4f"),
                   f"[{_cell(row['ci_low'], '+.4f')}, {_cell(row['ci_high'], '+.4f')}]", _p_cell(row.get("p")),
-                  str(row.get("n1", "")), str(row.get("n0", "")), _cell(row.get("norm_estimate"), "+.4f"),
-                  _cell(row.get("norm_se"), ".4f"), _cell(row.get("truth"), "+.4f")]
+                  _p_cell(row.get("p_holm")), str(row.get("n1", "")), str(row.get("n0", ""))]
+        cells += [_cell(row.get("clusters"), "d")] if clustered else []
+        norm = "" if row.get("norm_ci_low") is None else \
+            f"[{_cell(row['norm_ci_low'], '+.3f')}, {_cell(row['norm_ci_high'], '+.3f')}]"
+        cells += [_cell(row.get("norm_estimate"), "+.3f"), norm, _cell(row.get("breakdown_delta"), "+.4f"),
+                  _cell(row.get("truth"), "+.4f")]
         if boot:
             low, high = row.get("boot_ci_low"), row.get("boot_ci_high")
             cells.append("" if low is None else f"[{low:+.4f}, {high:+.4f}]")
@@ -57,7 +67,7 @@ def write_run_tables(rows: list[dict], alpha: float, artifact, keep, **meta) -> 
         "boot_ci_low" in row for row in rows) else [])
 
     def write_csv(handle):
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({key: "" if row.get(key) is None else row[key] for key in columns})

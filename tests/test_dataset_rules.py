@@ -322,3 +322,19 @@ def test_eli5_median_of_every_answer_as_the_original_took_it(models_dir):
     assert any(n == 0 for n in lengths), "the fixture should hold an empty answer"
     median = int(statistics.median(lengths))
     assert template.classify_text("x" * median) is False and template.classify_text("x" * (median + 1)) is True
+
+
+@pytest.mark.parametrize("name, per_cluster", [("hh_rlhf_helpfulness", 2), ("eli5_length", None)])
+def test_dependent_examples_share_a_cluster(models_dir, name, per_cluster):
+    """The chosen and rejected reply of one dialogue, or the answers to one ELI5 question, are one
+    cluster: treatment_effects.py then gives them cluster-robust SEs."""
+    from collections import Counter
+
+    from dataset_templates import _sampling
+
+    template = build_with_fixtures(name, models_dir)
+    examples, _ = _sampling.classify_rows(template)
+    sizes = Counter(ex.cluster for ex in examples)
+    assert None not in sizes and max(sizes.values()) > 1
+    if per_cluster:
+        assert set(sizes.values()) <= {1, per_cluster}

@@ -96,6 +96,10 @@ def test_dataset_template_contract(name, models_dir):
         for row, _ in decided[:5]:
             text = template.get_original_completion(row)
             assert template.rewrite_check(text, text) is None, "a text that keeps its form passes the check"
+    if template.get_cluster is not None:
+        clusters = [template.get_cluster(row) for row, _ in decided]
+        assert all(isinstance(c, str) and c for c in clusters)
+        assert len(set(clusters)) > 1, "one cluster of everything leaves no independent units"
     if template.oracle_counterfactual is not None and template.classify_text is not None:
         for row, w in decided:
             flipped = template.oracle_counterfactual(template.get_original_completion(row), not w)

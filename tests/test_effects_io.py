@@ -100,8 +100,14 @@ def test_two_files_and_two_reward_keys_give_one_json_each_and_one_run_table(proj
     assert table.name.startswith("synthetic_sentiment_vader_effects_table_")
     rows = list(csv.DictReader(table.open()))
     assert list(rows[0]) == ["dataset", "reward_key", *effects_results.ROW_KEYS]
-    assert len(rows) == 3 * 9
-    assert {(r["dataset"], r["reward_key"]) for r in rows} == {("toya", "m1"), ("toya", "m2"), ("toyb", "m1")}
+    # 9 rows per (file, key), and the paired contrast m1 - m2 on toya's examples (ATE, ATT, ATU)
+    assert len(rows) == 3 * 9 + 3
+    assert {(r["dataset"], r["reward_key"]) for r in rows} == {("toya", "m1"), ("toya", "m2"), ("toyb", "m1"),
+                                                               ("toya", "m1 - m2")}
+    contrasts = [r for r in rows if r["estimator"] == "RATE contrast"]
+    # both rewrites of m2 are m1's + 2: RATE's differences are the same for both keys, example by example
+    assert [float(r["estimate"]) for r in contrasts] == pytest.approx([0, 0, 0], abs=1e-12)
+    assert all(float(r["se"]) == pytest.approx(0, abs=1e-12) for r in contrasts)
     markdown = table.with_suffix(".md").read_text()
     assert markdown.startswith("| dataset | reward key | estimator | estimand |")
     assert "| toyb | m1 | RATE | ATU (ATC) |" in markdown
@@ -217,8 +223,11 @@ def test_reward_arrays_counts_each_reason_and_accepts_0_1_for_w():
         {**good, "m": {"original": True, "rewrite": 0.5, "rewritten rewrite": 0.9}},
         {**good, "m": {"original": 1.0, "rewrite": 0.2}},
     ]
-    data, dropped = effects_inputs.reward_arrays(records, "m", KEYS)
+    data, dropped, by_group = effects_inputs.reward_arrays(records, "m", KEYS)
     assert data["w"].tolist() == [True, False]
+    assert by_group == {"W unknown": {"W unknown": 1}, "failed rewrite": {"W=1": 1},
+                        "no finite reward for rewrite": {"W=1": 1}, "no finite reward for original": {"W=1": 1},
+                        "no reward for rewritten rewrite": {"W=1": 1}}
     assert data["rewrite"].tolist() == [0.5, 0.5]
     assert dropped == {"W unknown": 1, "failed rewrite": 1, "no finite reward for rewrite": 1,
                        "no finite reward for original": 1, "no reward for rewritten rewrite": 1}

@@ -99,9 +99,15 @@ def test_reward_std_counts_truth_and_normalised_effects():
     assert r["ground_truth"] == pytest.approx({"ATT": 2.0, "ATU": 1.5, "ATE": 1.75})
     row = rows_by_key(r)[("RATE", "ATU")]
     assert row["norm_estimate"] == pytest.approx(2.0 / std)
-    assert row["norm_se"] == pytest.approx(1.0 / std)
-    assert row["norm_ci_low"] == pytest.approx(row["ci_low"] / std)
-    assert row["norm_ci_high"] == pytest.approx(row["ci_high"] / std)
+    # The effect size's delta-method SE (estimation/robust.py). RATE's ATU differences are [1, 3]: tau = 2,
+    # SE 1. Residuals of R(original) from their group means: [-1, 1, -0.5, 0.5], squares [1, 1, .25, .25],
+    # SS/n = 0.625, so psi_sd = [.375, .375, -.375, -.375] / (2 std n); psi_tau = [0, 0, -.5, .5].
+    # Cov = 4/3 * sum psi_tau psi_sd = 0; Var(sd) = 4/3 * 4 * .375^2 / (8 std)^2 = 0.009375.
+    # Var(theta) = (1 + theta^2 * 0.009375) / std^2 with theta^2 = 4 / 1.25 = 3.2: (1 + 0.03) / 1.25.
+    assert row["norm_se"] == pytest.approx(math.sqrt(1.03 / 1.25))
+    assert row["norm_se"] > 1.0 / std  # dividing the raw SE by the sd would treat the sd as known
+    half = stats.t.ppf(0.975, 1) * row["norm_se"]
+    assert (row["norm_ci_low"], row["norm_ci_high"]) == pytest.approx((2.0 / std - half, 2.0 / std + half))
     assert (row["truth"], row["norm_truth"]) == pytest.approx((1.5, 1.5 / std))
 
 
@@ -221,7 +227,9 @@ def test_format_table_labels_atu_as_atc_and_shows_every_column():
     r = te.estimate(HAND, alpha=0.1)
     table = tables.format_table(r["estimates"], 0.1)
     lines = table.splitlines()
-    assert lines[0].startswith("| estimator | estimand | estimate | SE | 90% CI | p | n1 | n0 |")
+    assert lines[0] == ("| estimator | estimand | estimate | SE | 90% CI | p | p (Holm) | n1 | n0 | estimate/sd | "
+                        "90% CI/sd | breakdown delta | truth |")
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
     assert "| RATE | ATU (ATC) | +2.0000 | 1.0000 |" in table
     assert len(lines) == 2 + 9
     context = tables.format_table([{"dataset": "d", "reward_key": "k", **row} for row in r["estimates"]], 0.1)

@@ -104,6 +104,9 @@ SCHEMA: dict[str, Any] = {
         # The scoring engine (README, "The engine"). `models` scores several reward models in one run
         # (the output is named after the first); `shard` is 'i/N'; null engine sizes mean "by device".
         "models": ([], list),
+        # A reward that ignores W, scored beside the models (with its default options) for
+        # effects.placebo_reward_key (README, "The placebo check").
+        "placebo": (None, str),
         "batch_size": (64, int, AT_LEAST_1),
         "max_batch_tokens": (None, int, AT_LEAST_1),
         "device": (None, str),
@@ -131,6 +134,19 @@ SCHEMA: dict[str, Any] = {
         "min_efficacy": (0.8, float, UNIT),
         "low_efficacy": ("warn", str),
         "passed_judge_only": (False, bool),
+        # Clusters of dependent examples (README, "Clusters"): auto = the records' `cluster` field, else
+        # examples sharing a reward question that is not a fixed prompt; none = independent.
+        "cluster_key": ("auto", str),
+        # Sensitivity to the rewriter: RATE's intervals shifted by each off-target asymmetry delta (raw
+        # reward units); null = a grid around the breakdown delta.
+        "sensitivity_deltas": (None, list),
+        # A control reward that ignores W, analysed beside the others: its RATE estimate is the rewriter's
+        # off-target asymmetry in that reward's terms, and should be 0.
+        "placebo_reward_key": (None, str),
+        # An inverse-variance pooled estimate across the run's files, with I^2.
+        "pool": (False, bool),
+        # An example id seen twice: error, or keep_first (count the others as dropped).
+        "duplicate_ids": ("error", str),
     },
     "visualize": {
         "dataset_name": (None, str),
@@ -153,4 +169,6 @@ CHOICES = {
     "scoring.dataset_folder": ("rewrites", "scored"),
     "judge.method": ("auto", "rule", "llm", "none"),
     "effects.low_efficacy": ("warn", "refuse"),
+    "effects.duplicate_ids": ("error", "keep_first"),
+    "effects.cluster_key": ("auto", "none", "cluster", "question"),
 }
