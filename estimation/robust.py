@@ -120,9 +120,14 @@ def sd_influence(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def effect_size_se(raw_se: np.ndarray, theta: np.ndarray, sd: np.ndarray, psi_tau: np.ndarray,
                    psi_sd: np.ndarray, clusters: Clusters) -> np.ndarray:
-    """The delta-method SE of theta = tau/sd (module docstring); raw_se is tau's own SE, iid or CR1."""
+    """The delta-method SE of theta = tau/sd (module docstring); raw_se is tau's own SE, iid or CR1.
+
+    Never below raw_se/sd, the SE with sd known: at theta = 0 the delta method gives exactly that,
+    and a covariance term that shrinks it elsewhere could otherwise make the effect-size interval
+    exclude 0 where the raw interval holds it (seen at n = 11). So whenever the raw interval holds
+    0, the effect-size interval does too."""
     covariance = cross(psi_tau, psi_sd, clusters)
     variance_sd = cross(psi_sd, psi_sd, clusters)
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = (np.square(raw_se) - 2 * theta * covariance + np.square(theta) * variance_sd) / np.square(sd)
-    return np.sqrt(np.maximum(variance, 0.0))
+        return np.maximum(np.sqrt(np.maximum(variance, 0.0)), raw_se / sd)

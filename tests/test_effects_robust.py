@@ -163,6 +163,24 @@ def test_the_delta_method_se_agrees_with_the_jackknife():
     assert float(theta.se) == pytest.approx(jackknife, rel=0.03)
 
 
+def test_the_effect_size_interval_holds_0_whenever_the_raw_one_does():
+    """At theta = 0 the delta method is the raw SE over the sd; the SE never drops below that, so on
+    small samples, where the covariance term is noisy, the two intervals never disagree about 0."""
+    disagreements, shrunk = 0, 0
+    for seed in range(300):
+        w, y, r, rr = data_set(seed, 11, 0.5, 0.2, 0.5)
+        if w.sum() < 2 or (~w).sum() < 2:
+            continue
+        computed = es.compute(w, y, r, rr)
+        for key in (("RATE", "ATE"), ("RATE", "ATT"), ("RATE", "ATU"), ("naive", "ATE")):
+            raw, norm = computed["effects"][key], computed["norm"][key]
+            low, high, _ = es.t_interval(raw, 0.05)
+            norm_low, norm_high, _ = es.t_interval(norm, 0.05)
+            disagreements += bool((low <= 0 <= high) != (norm_low <= 0 <= norm_high)) and bool(low <= 0 <= high)
+            shrunk += bool(norm.se < raw.se / computed["reward_std"] - 1e-15)
+    assert disagreements == 0 and shrunk == 0
+
+
 def test_heavy_tailed_originals_are_flagged(caplog):
     rng = np.random.default_rng(2)
     n = 3000
