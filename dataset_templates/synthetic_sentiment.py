@@ -14,7 +14,9 @@ the true effect of W on the reward, example by example.
 It also defines how the `simulated` rewriter edits this corpus, imitating an LLM: it swaps the aspect
 sentences as asked and, off target, fixes every typo (always) and rewords each filler sentence
 between its short and long phrasing with probability `rewriter_reword_prob` (a change of length that
-is equally likely in both directions).
+is equally likely in both directions). `rewriter_marker_words_towards_positive: k` makes it an
+asymmetric rewriter (the asymmetry sweep of make experiments): rewriting towards positive leaves k
+sentences "Then." at the end, towards negative none, each rewrite replacing the last one's.
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ OPTIONS = {
     "max_typos": 3,
     "rewriter_fixes_typos": True,
     "rewriter_reword_prob": 0.3,
+    # An asymmetric rewriter (make experiments): rewriting towards positive leaves this many one-word
+    # sentences "Then." at the end, towards negative none; each rewrite replaces the last one's.
+    "rewriter_marker_words_towards_positive": 0,
 }
-CHECKS = {"corpus_size": AT_LEAST_1, "max_typos": AT_LEAST_0,
+CHECKS = {"corpus_size": AT_LEAST_1, "max_typos": AT_LEAST_0, "rewriter_marker_words_towards_positive": AT_LEAST_0,
           **{key: UNIT for key in OPTIONS if key.startswith("p_") or key.endswith("_prob")}}
 
 # (positive, negative) twins: the same aspect, opposite sentiment.
@@ -75,6 +80,9 @@ FILLERS = [
     ("The poster shows a bridge.", "The poster shows a bridge at night over a river."),
 ]
 
+# A word neither VADER nor the spelling check reacts to: with `length_weight` it moves the demo reward
+# by that weight per copy and nothing else.
+MARKER = "Then."
 ASPECT_SIDE = {sentence: (i, side == 0) for i, pair in enumerate(ASPECTS) for side, sentence in enumerate(pair)}
 FILLER_SIDE = {sentence: (i, side) for i, pair in enumerate(FILLERS) for side, sentence in enumerate(pair)}
 VOCABULARY = {word.lower() for pair in ASPECTS + FILLERS for text in pair for word in re.findall(r"[A-Za-z]+", text)}
@@ -180,17 +188,21 @@ def build(options: dict) -> DatasetTemplate:
     reword_prob = options["rewriter_reword_prob"]
     fixes_typos = options["rewriter_fixes_typos"]
 
+    markers = options["rewriter_marker_words_towards_positive"]
+
     def simulate_rewrite(text: str, target_w: bool, rng: random.Random) -> str:
         rewritten = oracle_counterfactual(text, target_w)
         if fixes_typos:
             rewritten = fix_typos(rewritten)
         out = []
         for sentence in split_sentences(rewritten):
+            if sentence == MARKER:
+                continue  # the last rewrite's style, which this one replaces
             if sentence in FILLER_SIDE and rng.random() < reword_prob:
                 pair, side = FILLER_SIDE[sentence]
                 sentence = FILLERS[pair][1 - side]
             out.append(sentence)
-        return " ".join(out)
+        return " ".join(out + [MARKER] * (markers if target_w else 0))
 
     return DatasetTemplate(
         name="synthetic_sentiment",

@@ -7,19 +7,26 @@
 The compound score (vaderSentiment's lexicon, in [-1, 1]) makes the reward care about sentiment; the
 two documented extra terms make it also care, like real reward models, about length and spelling.
 Misspelled means unknown to pyspellchecker's English dictionary. The question is not used. Set both
-weights to 0 for plain VADER.
+weights to 0 for plain VADER. `text_noise` (default 0) adds text_noise * z(text), z a standard normal
+drawn from a hash of the text: a fixed, idiosyncratic response to wording, as real reward models have,
+so that two texts that differ only in neutral words get slightly different rewards (make experiments).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from statistics import NormalDist
 
 from scoring_templates import RewardModel
+from utils.schema import AT_LEAST_0
 
 OPTIONS = {
     "length_weight": 0.01,
     "typo_penalty": 0.25,
+    "text_noise": 0.0,
 }
+CHECKS = {"text_noise": AT_LEAST_0}
 
 WORD = re.compile(r"[A-Za-z']+")
 
@@ -30,13 +37,18 @@ def build(options: dict) -> RewardModel:
 
     analyzer = SentimentIntensityAnalyzer()
     dictionary = SpellChecker()
-    length_weight, typo_penalty = options["length_weight"], options["typo_penalty"]
+    length_weight, typo_penalty, text_noise = options["length_weight"], options["typo_penalty"], options["text_noise"]
+
+    def wording(text: str) -> float:
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        return text_noise * NormalDist().inv_cdf((int.from_bytes(digest[:8], "big") + 0.5) / 2 ** 64)
 
     def reward(text: str) -> float:
         words = WORD.findall(text)
         unknown = dictionary.unknown(words)
         misspelled = sum(word.lower() in unknown for word in words)
-        return analyzer.polarity_scores(text)["compound"] + length_weight * len(words) - typo_penalty * misspelled
+        value = analyzer.polarity_scores(text)["compound"] + length_weight * len(words) - typo_penalty * misspelled
+        return value + wording(text) if text_noise else value
 
     return RewardModel(
         name="vader",

@@ -218,7 +218,7 @@ def test_per_model_options_are_keyed_by_model(setup):
     _, config = setup
     run(config, "--scoring.models=[vader]", "--scoring.model_options.vader={length_weight: 0, typo_penalty: 0}")
     scored = utils.read_records(newest("toy_vader_scored_*.jsonl"))
-    plain = vader.build({"length_weight": 0, "typo_penalty": 0})
+    plain = vader.build({**vader.OPTIONS, "length_weight": 0, "typo_penalty": 0})
     text = scored[0]["completions"]["original"]
     assert scored[0]["vader"]["original"] == plain.score_batch([""], [text])[0]
     assert json.loads(json.dumps(scored[0]))  # plain JSON, no NaN

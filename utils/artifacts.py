@@ -37,6 +37,7 @@ KINDS = {
     "table": ("effects", "{dataset}_{model}_effects_table"),
     "estimates": ("plots", "{dataset}_{model}_estimates"),
     "report": ("plots", "{dataset}_{model}_report"),
+    "experiment": ("experiments", "{dataset}_experiment"),  # dataset: the experiment's name
 }
 # The names as README and the scripts' --help give them; tests/test_artifacts.py checks all three agree.
 NAMES = {
@@ -47,6 +48,7 @@ NAMES = {
     "table": "effects/<dataset>_<model>_effects_table[_smoke_test]_<stamp>.csv",
     "estimates": "plots/<dataset>_<model>_estimates[_smoke_test]_<stamp>.png",
     "report": "plots/<dataset>_<model>_report[_smoke_test]_<stamp>.html",
+    "experiment": "experiments/<experiment>_experiment[_smoke_test]_<stamp>.csv",
 }
 
 

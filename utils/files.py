@@ -26,6 +26,7 @@ SUBDIRS = {
     "scored": "data/scored",
     "effects": "effects",
     "plots": "plots",
+    "experiments": "experiments",
     "cache": "data/cache",
     "batch_api": "data/batch_api",
 }

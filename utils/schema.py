@@ -148,6 +148,21 @@ SCHEMA: dict[str, Any] = {
         # An example id seen twice: error, or keep_first (count the others as dropped).
         "duplicate_ids": ("error", str),
     },
+    # A sweep of `make experiments` (configs/experiments/*.yaml, README "Experiments"); the four scripts
+    # ignore this section, so an experiment's file is also a config of one point.
+    "experiment": {
+        "title": (None, str),
+        "sweep_key": (None, str),
+        "values": ([], list),
+        "label": (None, str),
+        "replicates": (20, int, AT_LEAST_1),
+        "seed_keys": (["rewrites.seed", "rewrites.template_options.corpus_seed"], list),
+        # RATE's predicted bias per unit of the swept value (the asymmetry sweep: 0.1 per marker word)
+        "bias_per_unit": (None, float),
+        "smoke_values": ([], list),
+        "smoke_replicates": (3, int, AT_LEAST_1),
+        "smoke_n_examples": (300, int, AT_LEAST_1),
+    },
     "visualize": {
         "dataset_name": (None, str),
         "score": (None, str),

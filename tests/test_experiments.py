@@ -1,0 +1,118 @@
+"""`make experiments` (issue #14): the smoke version of every sweep through run_experiments.py, the
+qualitative facts each must show, its files, and one point computed in-process equal to the four
+scripts run on the same config."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+import utils
+from conftest import REPO, run_script
+from dataset_templates import synthetic_length
+from experiments import runner
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke run of every experiment, shared by the tests below (about 10 s)."""
+    project = tmp_path_factory.mktemp("experiments")
+    done = run_script("run_experiments.py", "--smoke", env={"PROJECT_DIR": str(project)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    tables = {path.name.split("_experiment")[0]: list(csv.DictReader(path.open()))
+              for path in (project / "experiments").glob("*_experiment_smoke_test_*.csv")}
+    return project, done, tables
+
+
+def row(rows, value: str, estimator: str, estimand: str = "ATE") -> dict:
+    return next(r for r in rows if (r["value"], r["estimator"], r["estimand"]) == (value, estimator, estimand))
+
+
+def test_every_sweep_writes_a_figure_a_table_and_the_run_has_one_page(smoke):
+    project, done, tables = smoke
+    assert set(tables) == {"correlation", "typos", "asymmetry"}
+    folder = project / "experiments"
+    for name in tables:
+        (csv_path,) = folder.glob(f"{name}_experiment_smoke_test_*.csv")
+        for suffix in (".md", ".tex", ".png", ".pdf"):
+            assert csv_path.with_suffix(suffix).is_file(), suffix
+        meta = json.loads(utils.meta_path(csv_path).read_text())
+        assert meta["script"] == "run_experiments.py" and meta["inputs"][0]["path"].endswith(f"{name}.yaml")
+    (page,) = folder.glob("experiments_experiment_smoke_test_*.html")
+    text = page.read_text()
+    assert text.count("<img") == 3 and "Correlation sweep" in text and "data:image/png;base64" in text
+    assert str(page) in done.stdout
+    assert not list(folder.glob(".*")), "a reservation or a list of files was left"
+
+
+def test_the_naive_estimate_rises_with_the_correlation_and_rate_stays_at_the_truth(smoke):
+    rows = smoke[2]["correlation"]
+    low, high = (float(row(rows, v, "naive")["mean_estimate"]) for v in ("0", "10"))
+    assert high > low + 0.5
+    for value in ("0", "10"):
+        rate = row(rows, value, "RATE")
+        assert abs(float(rate["bias"])) < 0.02 and abs(float(rate["mean_truth"])) < 0.02
+
+
+def test_typos_bias_the_single_rewrite_and_not_rate(smoke):
+    rows = smoke[2]["typos"]
+    assert float(row(rows, "0.3", "single rewrite", "ATT")["bias"]) < -0.1
+    assert abs(float(row(rows, "0.3", "RATE", "ATT")["bias"])) < 0.03
+
+
+def test_rate_covers_the_truth_without_asymmetry_and_is_biased_by_delta_with_it(smoke):
+    rows = smoke[2]["asymmetry"]
+    assert float(row(rows, "0", "RATE")["coverage"]) >= 2 / 3
+    shift = float(row(rows, "4", "RATE")["bias"]) - float(row(rows, "0", "RATE")["bias"])
+    assert float(row(rows, "4", "RATE")["predicted_bias"]) == pytest.approx(0.4)
+    assert shift == pytest.approx(0.4, abs=0.05)
+    assert float(row(rows, "4", "RATE")["asymmetry_fires"]) == 1.0
+    assert float(row(rows, "4", "RATE")["mean_breakdown_delta"]) > float(row(rows, "0", "RATE")["mean_breakdown_delta"])
+
+
+def test_one_point_in_process_equals_the_four_scripts(project_dir):
+    config = str(REPO / "configs" / "experiments" / "asymmetry.yaml")
+    overrides = ["--rewrites.template_options.rewriter_marker_words_towards_positive=2", "--rewrites.seed=1",
+                 "--rewrites.n_examples=150"]
+    for script in ("create_dataset.py", "score_dataset.py", "treatment_effects.py"):
+        done = run_script(script, "--config", config, *overrides)
+        assert done.returncode == 0, done.stderr[-2000:]
+    (effects,) = [p for p in (project_dir / "effects").glob("*_treatment_effects_*.json") if ".meta" not in p.name]
+    scripts = json.loads(effects.read_text())["estimates"]
+    cfg = utils.load_config(config, [tuple(o[2:].split("=", 1)) for o in overrides])
+    in_process = runner.run_point(cfg)["rows"]
+    for mine, theirs in zip(in_process, scripts):
+        assert (mine["estimator"], mine["estimand"]) == (theirs["estimator"], theirs["estimand"])
+        for key in ("estimate", "se", "ci_low", "ci_high", "truth"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-12, abs=1e-15), (mine["estimator"], key)
+
+
+def test_the_length_corpus_has_the_papers_correlation():
+    for level in (0, 4, 10):
+        rows = synthetic_length._generate({**synthetic_length.OPTIONS, "correlation_level": level})
+        positive = [r for r in rows if r["positive"]]
+        negative = [r for r in rows if not r["positive"]]
+        share = 0.5 + 0.05 * level
+        assert sum(r["long"] for r in positive) / len(positive) == pytest.approx(share, abs=0.02)
+        assert sum(r["long"] for r in negative) / len(negative) == pytest.approx(1 - share, abs=0.02)
+
+
+def test_a_wrong_experiment_name_is_one_line(project_dir):
+    done = run_script("run_experiments.py", "--only", "nope")
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: command line: --only nope")
+
+
+def test_vaders_wording_noise_is_fixed_per_text_and_has_the_sd_asked_for():
+    import statistics
+
+    from scoring_templates import vader
+
+    plain = vader.build(dict(vader.OPTIONS))
+    noisy = vader.build({**vader.OPTIONS, "text_noise": 0.5})
+    texts = [f"The film number {i} was shown." for i in range(2000)]
+    differences = [b - a for a, b in zip(plain.score_batch([""] * len(texts), texts),
+                                          noisy.score_batch([""] * len(texts), texts))]
+    assert noisy.score_batch([""], texts[:1]) == noisy.score_batch([""], texts[:1])
+    assert abs(statistics.mean(differences)) < 0.05 and statistics.stdev(differences) == pytest.approx(0.5, rel=0.06)
