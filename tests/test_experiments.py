@@ -116,3 +116,32 @@ def test_vaders_wording_noise_is_fixed_per_text_and_has_the_sd_asked_for():
                                           noisy.score_batch([""] * len(texts), texts))]
     assert noisy.score_batch([""], texts[:1]) == noisy.score_batch([""], texts[:1])
     assert abs(statistics.mean(differences)) < 0.05 and statistics.stdev(differences) == pytest.approx(0.5, rel=0.06)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "experiments").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_experiment_file_is_a_config_whose_sweep_key_exists(path):
+    import importlib
+
+    cfg = utils.load_config(path)
+    section = cfg["experiment"]
+    assert section["sweep_key"] and section["values"] and section["title"]
+    prefix = "rewrites.template_options."
+    assert section["sweep_key"].startswith(prefix)
+    module = importlib.import_module(f"dataset_templates.{cfg['rewrites']['dataset_name']}")
+    assert section["sweep_key"][len(prefix):] in module.OPTIONS
+    utils.load_config(path, [(section["sweep_key"], str(section["values"][-1]))])  # every value type-checks
+
+
+def test_imdb_length_downsamples_to_the_papers_correlation(tmp_path):
+    from dataset_fixtures import build_with_fixtures
+
+    models_dir = tmp_path  # imdb_length loads no model
+    every = build_with_fixtures("imdb_length", models_dir)
+    full = build_with_fixtures("imdb_length", models_dir, correlation_level=10)
+    rows = list(every.load_rows())
+    kept = list(full.load_rows())
+    long = {row["id"]: every.w_classifier(row) for row in rows}
+    # level 10: P(long | positive) = 1 and P(long | negative) = 0, so only the agreeing rows stay
+    assert kept and all(long[row["id"]] in (None, bool(row["label"])) for row in kept)
+    assert len(kept) < len(rows)
+    assert list(build_with_fixtures("imdb_length", models_dir, correlation_level=0).load_rows()) == rows
