@@ -85,10 +85,15 @@ def model_values(cfg: utils.Config) -> list[str]:
             raise utils.RateError(f"{source}: scoring.models: each entry must be a template name or hf:<path>, got {value!r}")
     if len(set(values)) != len(values):
         raise utils.RateError(f"{source}: scoring.models lists a model twice: {values}")
+    placebo = extra_placebo(section)
+    return values + ([placebo] if placebo else [])
+
+
+def extra_placebo(section: dict) -> str | None:
+    """scoring.placebo when it is not already among the models. It is scored beside them with its own
+    defaults, so that --scoring.model and a flat model_options keep meaning the model under study."""
     placebo = section["placebo"]
-    # The placebo is scored beside the models with its own defaults, so that --scoring.model and a flat
-    # model_options keep meaning the model under study.
-    return values + ([placebo] if placebo and placebo not in values else [])
+    return placebo if placebo and placebo not in (section["models"] or [section["model"]]) else None
 
 
 def given_options(cfg: utils.Config, values: list[str]) -> dict[str, tuple[dict, str]]:
@@ -114,7 +119,7 @@ def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, obje
 
     section, prepared = cfg["scoring"], []
     key = "scoring.models" if section["models"] else "scoring.model"
-    placebo = section["placebo"] if section["placebo"] not in (section["models"] or [section["model"]]) else None
+    placebo = extra_placebo(section)
     options = given_options(cfg, [v for v in values if v != placebo])
     if placebo:
         options[placebo] = ({}, "scoring.placebo")

@@ -109,11 +109,15 @@ def analyse_plan(plan: dict, section: dict, headlines: list) -> list[dict]:
     if plan["efficacy"]["warning"]:
         logger.warning("%s: %s", source.name, plan["efficacy"]["warning"])
         headlines.append(f"WARNING ({label}): {plan['efficacy']['warning']}")
-    placebo = None
+    placebo, plan["placebo_rows"] = None, []
     if plan["placebo"]:
         placebo_results, _, _ = effects_results.analyse(records, plan["placebo"], section, source)
         placebo = effects_results.placebo_summary(placebo_results, plan["placebo"])
         headlines.append(f"{'WARNING ' if not placebo['consistent_with_zero'] else ''}({label}) {placebo['line']}")
+        # the run table's placebo rows; a placebo's "breakdown" would answer no question: its truth is 0
+        plan["placebo_rows"] = [{"dataset": label, "reward_key": f"{plan['placebo']} (placebo)", **row,
+                                 "breakdown_delta": None, "norm_breakdown_delta": None}
+                                for row in placebo_results["estimates"] if row["estimator"] == "RATE"]
     analyses = []
     for reward_key in plan["reward_keys"]:
         results, dropped, arrays = effects_results.analyse(records, reward_key, section, source)
@@ -127,8 +131,7 @@ def analyse_plan(plan: dict, section: dict, headlines: list) -> list[dict]:
                         "input_file": str(source), "examples_read": len(records), "dropped": dropped,
                         **{k: v for k, v in section.items() if k not in ("dataset_name", "score", "reward_key")}})
         analyses.append({"plan": plan, "label": label, "reward_key": reward_key, "results": results,
-                         "arrays": arrays, "upstream": upstream, "placebo_rows": placebo_results["estimates"]
-                         if placebo else []})
+                         "arrays": arrays, "upstream": upstream})
     return analyses
 
 
@@ -152,12 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     effects_contrasts.adjust([row for a in analyses for row in a["results"]["estimates"]] + extra_rows)
     run_rows = [{"dataset": a["label"], "reward_key": a["reward_key"], **row}
                 for a in analyses for row in a["results"]["estimates"]]
-    firsts = {id(a["plan"]): a for a in reversed(analyses)}.values()  # the placebo once per file
-    # a placebo's "breakdown" would answer no question: its truth is 0 by design
-    run_rows += [{"dataset": a["label"], "reward_key": f"{a['plan']['placebo']} (placebo)", **row,
-                  "breakdown_delta": None, "norm_breakdown_delta": None}
-                 for a in firsts for row in a["placebo_rows"] if row["estimator"] == "RATE"]
-    run_rows += extra_rows
+    run_rows += [row for plan in plans for row in plan["placebo_rows"]] + extra_rows
 
     outputs = []
     # Every effects file and the tables of this run, or none of them (a full disk, a kill).

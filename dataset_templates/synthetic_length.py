@@ -20,7 +20,8 @@ import random
 from typing import Optional
 
 from dataset_templates import DatasetTemplate
-from dataset_templates.synthetic_sentiment import ASPECT_SIDE, ASPECTS, FILLER_SIDE, FILLERS, split_sentences
+from dataset_templates.synthetic_sentiment import (ASPECT_SIDE, ASPECTS, FILLER_SIDE, FILLERS, reword_fillers,
+                                                   split_sentences)
 from utils.schema import AT_LEAST_1, UNIT, Range
 
 OPTIONS = {"corpus_size": 20000, "corpus_seed": 1234, "correlation_level": 0, "rewriter_reword_prob": 0.3}
@@ -81,13 +82,7 @@ def build(options: dict) -> DatasetTemplate:
     reword_prob = options["rewriter_reword_prob"]
 
     def simulate_rewrite(text: str, target_w: bool, rng: random.Random) -> str:
-        out = []
-        for sentence in split_sentences(set_length(text, target_w, rng.choice)):
-            if sentence in FILLER_SIDE and rng.random() < reword_prob:
-                pair, side = FILLER_SIDE[sentence]
-                sentence = FILLERS[pair][1 - side]
-            out.append(sentence)
-        return " ".join(out)
+        return " ".join(reword_fillers(split_sentences(set_length(text, target_w, rng.choice)), reword_prob, rng))
 
     return DatasetTemplate(
         name="synthetic_length",

@@ -133,6 +133,18 @@ def fix_typos(text: str) -> str:
     return re.sub(r"[A-Za-z]+", fix, text)
 
 
+def reword_fillers(sentences: list[str], probability: float, rng: random.Random) -> list[str]:
+    """Each filler sentence switched to its other phrasing (short <-> long) with `probability`, one
+    draw per filler: the simulated rewriters' off-target change of length."""
+    out = []
+    for sentence in sentences:
+        if sentence in FILLER_SIDE and rng.random() < probability:
+            pair, side = FILLER_SIDE[sentence]
+            sentence = FILLERS[pair][1 - side]
+        out.append(sentence)
+    return out
+
+
 def _markers(side: int) -> set[str]:
     """The words that tell an aspect sentence of this side from its twin ("wonderful", "hated")."""
     words = set()
@@ -194,15 +206,9 @@ def build(options: dict) -> DatasetTemplate:
         rewritten = oracle_counterfactual(text, target_w)
         if fixes_typos:
             rewritten = fix_typos(rewritten)
-        out = []
-        for sentence in split_sentences(rewritten):
-            if sentence == MARKER:
-                continue  # the last rewrite's style, which this one replaces
-            if sentence in FILLER_SIDE and rng.random() < reword_prob:
-                pair, side = FILLER_SIDE[sentence]
-                sentence = FILLERS[pair][1 - side]
-            out.append(sentence)
-        return " ".join(out + [MARKER] * (markers if target_w else 0))
+        # a marker is the last rewrite's style, which this one replaces
+        kept = [sentence for sentence in split_sentences(rewritten) if sentence != MARKER]
+        return " ".join(reword_fillers(kept, reword_prob, rng) + [MARKER] * (markers if target_w else 0))
 
     return DatasetTemplate(
         name="synthetic_sentiment",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from estimation import multiplicity
 from estimation import robust
@@ -49,12 +48,6 @@ def adjust(rows: list[dict]) -> None:
         adjusted = dict(zip(tests, zip(multiplicity.holm(p), multiplicity.benjamini_hochberg(p))))
         for row in members:
             row["p_holm"], row["p_bh"] = adjusted[(row["estimate"], row["se"], row["p"])]
-
-
-def _t_record(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
-    half = scipy_stats.t.ppf(1 - alpha / 2, df) * se
-    p = 2 * scipy_stats.t.sf(abs(estimate) / se, df) if se > 0 else (1.0 if estimate == 0 else 0.0)
-    return estimate - half, estimate + half, float(p)
 
 
 def paired(first: dict, second: dict, alpha: float) -> list[dict]:
@@ -92,8 +85,8 @@ def paired(first: dict, second: dict, alpha: float) -> list[dict]:
         estimate = taus[0][estimand] - taus[1][estimand]
         norm_estimate = thetas[0][estimand] - thetas[1][estimand]
         se, norm_se = math.sqrt(float(raw_var)), math.sqrt(float(norm_var))
-        low, high, p = _t_record(estimate, se, df, alpha)
-        norm_low, norm_high, _ = _t_record(norm_estimate, norm_se, df, alpha)
+        low, high, p = (float(v) for v in es.t_interval(es.Effect(estimate, se, df), alpha))
+        norm_low, norm_high, _ = (float(v) for v in es.t_interval(es.Effect(norm_estimate, norm_se, df), alpha))
         rows.append({"estimator": CONTRAST, "estimand": estimand, "estimate": estimate, "se": se, "ci_low": low,
                      "ci_high": high, "p": p, "n1": n1, "n0": n0,
                      "norm_estimate": norm_estimate, "norm_se": norm_se, "norm_ci_low": norm_low,
