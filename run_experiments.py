@@ -8,12 +8,20 @@ runner.py); each sweep gives each estimator's bias, RMSE and 95% CI coverage aga
 truth at every value, as a figure and a table, and one HTML page collects every sweep of the run.
 A new sweep is a new file.
 
+With --rewriter-url (`make experiments REWRITER=local` serves SmolLM2-135M-Instruct and passes it), each
+experiment instead runs its one `experiment.real_rewriter_value` point through the four scripts with
+that server's model as the rewriter, beside the simulated rewriter on the same sample
+(experiments/real_rewriter.py).
+
 Usage:
     python run_experiments.py [--only correlation --only typos] [--smoke] [--replicates 5] [--workers 2]
+    python run_experiments.py --rewriter-url http://127.0.0.1:8765/v1 [--only typos] [--rewriter-examples 60]
 
 Writes PROJECT_DIR/experiments/<experiment>_experiment[_smoke_test]_<stamp>.csv (and .md, .tex, and the
 figure as .png and .pdf, under one .meta.json sidecar) and
-PROJECT_DIR/experiments/experiments_experiment[_smoke_test]_<stamp>.html, the page of the run.
+PROJECT_DIR/experiments/experiments_experiment[_smoke_test]_<stamp>.html, the page of the run; with
+--rewriter-url, PROJECT_DIR/experiments/<experiment>_real_rewriter_experiment_<stamp>.md and .csv, with
+the four phases' files of the point where they always go.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from tqdm import tqdm
 
 import utils
 from experiments import output as experiment_output
+from experiments import real_rewriter
 from experiments import runner as experiment_runner
 from experiments import summary as experiment_summary
 
@@ -70,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="the smoke version: few values, seeds and examples")
     parser.add_argument("--replicates", type=int, help="seeds per value (default: each file's)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes (default 2)")
+    parser.add_argument("--rewriter-url", help="an OpenAI-compatible server: run each experiment's real-rewriter "
+                                               "point with its model instead of the sweeps")
+    parser.add_argument("--rewriter-model", default="SmolLM2-135M-Instruct", help="the served model's name")
+    parser.add_argument("--rewriter-examples", type=int, help="examples of the real-rewriter point "
+                                                              "(default: each file's real_rewriter_n_examples)")
     args = parser.parse_args(argv)
     utils.setup_logging()
     utils.load_env()
@@ -83,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         raise utils.RateError(f"command line: --only {unknown[0]}: no such experiment in {DEFINITIONS} "
                               f"(there: {', '.join(found)})")
     chosen = {name: found[name] for name in (args.only or found)}
+    if args.rewriter_url:
+        return real_rewriter_points(chosen, args)
     # Workers start fresh (spawn) and read this before importing tqdm: the phases' own progress bars
     # would print hundreds of lines; the sweep shows one bar per experiment instead.
     os.environ["TQDM_DISABLE"] = "1"
@@ -138,6 +154,32 @@ def main(argv: list[str] | None = None) -> None:
                            inputs=[s["path"] for s in sections], counts={"experiments": len(sections)})
     for path in (*outputs, html_path):
         print(path)
+
+
+def real_rewriter_points(chosen: dict[str, Path], args) -> None:
+    runnable = {name: path for name, path in chosen.items()
+                if utils.load_config(path)["experiment"]["real_rewriter_value"] is not None}
+    for name in sorted(set(chosen) - set(runnable)):
+        logger.info("%s: no experiment.real_rewriter_value (a real rewriter ignores its sweep key); skipped", name)
+    if not runnable:
+        raise utils.RateError(f"command line: none of {', '.join(chosen)} sets experiment.real_rewriter_value")
+    cfg = utils.load_config(None, [("smoke_test", "false")])
+    for name, path in runnable.items():
+        started = utils.now()
+        point = real_rewriter.run(name, path, args.rewriter_url, args.rewriter_model, args.rewriter_examples)
+        table = real_rewriter.markdown(point)
+        csv_path, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "experiment", f"{name}_real_rewriter"),
+                                                      "csv")
+        with utils.artifacts.all_or_none(csv_path.parent, f"experiments_{os.getpid()}") as keep:
+            keep(csv_path, csv_path.with_suffix(".md"), utils.meta_path(csv_path),
+                 csv_path.with_name(f".{csv_path.stem}.reserved"))
+            utils.write_meta(csv_path, script="run_experiments.py", cfg=cfg, started_at=started,
+                             inputs=[path, point["effects"]], counts={"rows": len(point["rows"]), "examples": point["n"]},
+                             artifact=artifact)
+            real_rewriter.write_csv(csv_path, point)
+            utils.atomic_write(csv_path.with_suffix(".md"), lambda h: h.write(table))
+            csv_path.with_name(f".{csv_path.stem}.reserved").unlink(missing_ok=True)
+        print(f"\n{table}\n{csv_path.with_suffix('.md')}\n{csv_path}")
 
 
 if __name__ == "__main__":

@@ -145,3 +145,56 @@ def test_imdb_length_downsamples_to_the_papers_correlation(tmp_path):
     assert kept and all(long[row["id"]] in (None, bool(row["label"])) for row in kept)
     assert len(kept) < len(rows)
     assert list(build_with_fixtures("imdb_length", models_dir, correlation_level=0).load_rows()) == rows
+
+
+def test_a_perfect_rewriter_behind_a_server_gives_the_truth_beside_the_simulated_point(server, project_dir):
+    """`make experiments REWRITER=local` without the model: the fake server answers every rewrite with
+    the oracle counterfactual, so RATE under the "real" rewriter must equal the truth, and the judge
+    must find every rewrite flipped."""
+    import re
+
+    from dataset_templates import synthetic_sentiment
+
+    path = REPO / "configs" / "experiments" / "typos.yaml"
+    template = utils.build_from_module("dataset_templates", "synthetic_sentiment", "rewrites.dataset_name",
+                                       "rewrites.template_options", utils.load_config(path))
+    pattern = re.compile(re.escape(template.rewrite_prompt)
+                         .replace(re.escape("{original_completion}"), "(?P<text>.*)")
+                         .replace(re.escape("{w_counterfactual_string}"), "(?P<w>.*?)"), re.S)
+
+    def oracle(prompt: str) -> str:
+        found = pattern.search(prompt)
+        return synthetic_sentiment.oracle_counterfactual(found["text"], found["w"] == template.w_strings["w=1"])
+
+    server.responder = oracle
+    done = run_script("run_experiments.py", f"--rewriter-url={server.url}", "--rewriter-model=oracle",
+                      "--rewriter-examples=40", "--only", "typos", "--only", "asymmetry")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "asymmetry: no experiment.real_rewriter_value" in done.stderr
+    (csv_path,) = (project_dir / "experiments").glob("typos_real_rewriter_experiment_*.csv")
+    rows = {(r["estimator"], r["estimand"]): r for r in csv.DictReader(csv_path.open())}
+    assert len(rows) == 9 and {r["value"] for r in rows.values()} == {"0.3"}
+    for estimand in ("ATE", "ATT", "ATU"):
+        rate = rows[("RATE", estimand)]
+        assert float(rate["real"]) == pytest.approx(float(rate["real_truth"]), abs=1e-12)
+        assert rate["real_truth"] == rate["simulated_truth"] and rate["real_n"] == rate["simulated_n"] == "40"
+    cfg = utils.load_config(path, [("rewrites.template_options.p_typos_given_positive", "0.3"), ("rewrites.seed", "0"),
+                                   ("rewrites.template_options.corpus_seed", "0"), ("rewrites.n_examples", "40")])
+    for mine in runner.run_point(cfg)["rows"]:
+        theirs = rows[(mine["estimator"], mine["estimand"])]
+        assert float(theirs["simulated"]) == pytest.approx(mine["estimate"], rel=1e-12)
+        assert float(theirs["simulated_truth"]) == pytest.approx(mine["truth"], rel=1e-12)
+    # the typo fixes the simulated rewriter makes, and the oracle does not, bias its single rewrite only
+    single = rows[("single rewrite", "ATT")]
+    assert float(single["simulated"]) < float(single["simulated_truth"]) - 0.05
+    report = csv_path.with_suffix(".md").read_text()
+    assert report.count("| 1.00 |") == 4 and "judged by the synthetic_sentiment rule" in report
+    meta = json.loads(utils.meta_path(csv_path).read_text())
+    assert meta["inputs"][1]["path"].endswith(".json") and "treatment_effects" in meta["inputs"][1]["path"]
+
+
+def test_a_real_rewriter_point_needs_an_experiment_that_has_one(project_dir):
+    done = run_script("run_experiments.py", "--rewriter-url=http://127.0.0.1:9/v1", "--only", "asymmetry")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == ("error: command line: none of asymmetry sets "
+                                                    "experiment.real_rewriter_value")

@@ -180,3 +180,18 @@ def describe(exc: BaseException) -> str:
 
 def log_config(cfg: Config) -> None:
     logger.info("config %s resolved to:\n%s", cfg.path, yaml.safe_dump(redact(dict(cfg)), sort_keys=False).rstrip())
+
+
+def run_phase(script: str, config, overrides: list[tuple[str, str]], what: str) -> None:
+    """One of the four scripts in its own process, as make runs it (run_experiments.py's real-rewriter
+    point, run_audit.py): its progress and logs go to this terminal; a failure is one RateError naming
+    `what` was being done (the script's own error line is above it)."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    command = [sys.executable, str(REPO_DIR / script), "--config", str(config),
+               *[f"--{key}={value}" for key, value in overrides]]
+    logging.getLogger(__name__).info("running %s", " ".join(command[1:]))
+    if subprocess.run(command, env=env, cwd=REPO_DIR).returncode != 0:
+        raise RateError(f"{script} failed ({what}); its error is above")
