@@ -11,6 +11,9 @@
 #   make score_dataset ARGS="--scoring.batch_size=16 --smoke_test=true"   overrides for the script
 #   make experiments                           the paper's ground-truth sweeps (configs/experiments/), 20 seeds each
 #   make experiments ARGS="--smoke --only typos"   a smoke version, or one sweep
+#   make experiments REWRITER=local ARGS="--only typos"   one point rewritten by a real local model
+#   make audit                                 3 attributes x 3 offline reward models, one audit card
+#   make audit CONFIG=configs/audits/paper.yaml the paper's attributes x reward models (online)
 #
 # PARTITION comes from the command line, the environment or .env; RUN=local runs here regardless.
 
@@ -46,7 +49,7 @@ MERGE_ARG ?= --merge
 export PARTITION SHARDS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
        SBATCH_visualize SCORE_GPU_FLAGS SHARD_ARG MERGE_ARG
 
-.PHONY: help venv demo demo-llm serve-llm smoke test pipeline experiments $(PHASES)
+.PHONY: help venv demo demo-llm serve-llm smoke test pipeline experiments audit $(PHASES)
 
 help:
 	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
@@ -115,8 +118,26 @@ demo-llm: venv
 serve-llm: venv
 	@$(PY) -m local_llm.serve --port $(LLM_PORT)
 
+# REWRITER=local: one point of each sweep rewritten by SmolLM2-135M-Instruct, served while it runs.
 experiments: venv
+ifeq ($(REWRITER),local)
+	@$(PY) -m local_llm.serve --port $(LLM_PORT) -- $(PY) run_experiments.py --rewriter-url=http://127.0.0.1:$(LLM_PORT)/v1 $(ARGS)
+else ifeq ($(REWRITER),)
 	@$(PY) run_experiments.py $(ARGS)
+else
+	@echo "error: make experiments: REWRITER=$(REWRITER) is not known (REWRITER=local, or unset for the simulated rewriter)" >&2; exit 2
+endif
+
+# An audit: every attribute x every reward model of an audit config, and one card. With PARTITION set,
+# a chain of SLURM jobs per attribute (rewrites, one scoring job per model, estimates), then the card.
+# config.yaml (the default CONFIG) is not an audit: make audit then takes the offline audit's config.
+AUDIT_FILE = $(if $(filter config.yaml,$(CONFIG)),configs/audits/offline.yaml,$(CONFIG))
+audit: venv
+	@if [ -n "$(PARTITION)" ] && [ "$(RUN)" != "local" ]; then \
+	  PARTITION="$(PARTITION)" $(PY) run_audit.py --config "$(AUDIT_FILE)" --slurm $(ARGS); \
+	else \
+	  $(PY) run_audit.py --config "$(AUDIT_FILE)" $(ARGS); \
+	fi
 
 smoke: venv
 	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true --run=$(RUN_ID) $(ARGS) || exit 1; done

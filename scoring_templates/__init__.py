@@ -50,6 +50,16 @@ class RewardModel:
     close: Callable[[], None] | None = None
 
 
+def wording_noise(text: str, sd: float) -> float:
+    """sd * z(text), z a standard normal drawn from a hash of the text: an offline reward's fixed,
+    idiosyncratic response to wording, as real reward models have (`text_noise` of vader, assertive)."""
+    import hashlib
+    from statistics import NormalDist
+
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return sd * NormalDist().inv_cdf((int.from_bytes(digest[:8], "big") + 0.5) / 2 ** 64)
+
+
 def resolve(value: str) -> tuple[str, dict]:
     """A `scoring.model` value -> (template file name, options it implies). `hf:<path>` is the
     generic `hf` template with `path` set; any other value is a template file name."""

@@ -14,11 +14,9 @@ so that two texts that differ only in neutral words get slightly different rewar
 
 from __future__ import annotations
 
-import hashlib
 import re
-from statistics import NormalDist
 
-from scoring_templates import RewardModel
+from scoring_templates import RewardModel, wording_noise
 from utils.schema import AT_LEAST_0
 
 OPTIONS = {
@@ -39,16 +37,12 @@ def build(options: dict) -> RewardModel:
     dictionary = SpellChecker()
     length_weight, typo_penalty, text_noise = options["length_weight"], options["typo_penalty"], options["text_noise"]
 
-    def wording(text: str) -> float:
-        digest = hashlib.sha256(text.encode("utf-8")).digest()
-        return text_noise * NormalDist().inv_cdf((int.from_bytes(digest[:8], "big") + 0.5) / 2 ** 64)
-
     def reward(text: str) -> float:
         words = WORD.findall(text)
         unknown = dictionary.unknown(words)
         misspelled = sum(word.lower() in unknown for word in words)
         value = analyzer.polarity_scores(text)["compound"] + length_weight * len(words) - typo_penalty * misspelled
-        return value + wording(text) if text_noise else value
+        return value + wording_noise(text, text_noise) if text_noise else value
 
     return RewardModel(
         name="vader",

@@ -14,8 +14,9 @@ PROBE = r"""
 import importlib, json, logging, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-names = ["utils", "create_dataset", "score_dataset", "treatment_effects", "visualize"]
-for package in ("dataset_templates", "scoring_templates", "rewriters", "judges", "estimation", "reporting", "local_llm"):
+names = ["utils", "create_dataset", "score_dataset", "treatment_effects", "visualize", "run_experiments", "run_audit"]
+for package in ("dataset_templates", "scoring_templates", "rewriters", "judges", "estimation", "reporting", "local_llm",
+                "experiments", "audit"):
     names.append(package)
     names += [f"{package}.{p.stem}" for p in sorted((Path(sys.argv[1]) / package).glob("*.py")) if not p.stem.startswith("_")]
 for name in names:
@@ -44,9 +45,9 @@ def test_scripts_are_run_never_imported_and_bench_is_no_library():
     imports bench/ (what both need lives in a package)."""
     import ast
 
-    scripts = {"create_dataset", "score_dataset", "treatment_effects", "visualize"}
-    for path in [*(REPO / "tests").glob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / p for p in
-                 ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"))]:
+    scripts = {"create_dataset", "score_dataset", "treatment_effects", "visualize", "run_experiments", "run_audit"}
+    for path in [*(REPO / "tests").glob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / f"{p}.py" for p in scripts),
+                 *(REPO / "experiments").glob("*.py"), *(REPO / "audit").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

@@ -48,7 +48,7 @@ def cluster(tmp_path_factory):
 def make(target: str, env: dict, *variables: str, timeout: int = 300) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("RUN", "PARTITION", "MAKEFLAGS", "MFLAGS")}
     resources = {f"SBATCH_{phase}": SMALL for phase in
-                 ("create_dataset", "score_dataset", "merge", "treatment_effects", "visualize")}
+                 ("create_dataset", "score_dataset", "merge", "treatment_effects", "visualize", "run_audit")}
     return subprocess.run(["make", "--no-print-directory", target, *variables], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout, env={**base, **resources, **env})
 
@@ -139,3 +139,24 @@ def test_sharded_scoring_is_an_array_job_and_a_merge_that_equal_one_run(cluster,
 
     merged, one_run = scored(slurm_project), scored(local_project)
     assert len(merged) == 120 and merged == one_run
+
+
+def test_an_audit_on_slurm_is_a_chain_per_attribute_and_its_card_equals_a_local_run(cluster, tmp_path):
+    slurm_project, local_project = tmp_path / "slurm", tmp_path / "local"
+    args = "ARGS=--rewrites.n_examples=120 --audit.attributes=[synthetic_sentiment,synthetic_hedging]"
+    submitted = make("audit", {**cluster, "PROJECT_DIR": str(slurm_project), "GPUS": "0"}, args)
+    assert submitted.returncode == 0, submitted.stderr
+    jobs = job_ids(submitted.stdout)
+    # per attribute: rewrites, three models, estimates; then the card
+    assert len(jobs) == 2 * 5 + 1 and submitted.stdout.strip().splitlines()[-1].startswith("audit card: job")
+    assert wait_for(jobs, cluster, timeout=600) == {job: "COMPLETED" for job in jobs}
+    local = make("audit", {"PROJECT_DIR": str(local_project), "RUN": "local"}, args)
+    assert local.returncode == 0, local.stderr
+
+    def matrix(project: Path) -> list[dict]:
+        import csv
+
+        [path] = (project / "audits").glob("offline_audit_*.csv")
+        return [{k: v for k, v in row.items() if k != "effects_file"} for row in csv.DictReader(path.open())]
+
+    assert matrix(slurm_project) == matrix(local_project) and len(matrix(local_project)) == 6

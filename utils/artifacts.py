@@ -38,6 +38,7 @@ KINDS = {
     "estimates": ("plots", "{dataset}_{model}_estimates"),
     "report": ("plots", "{dataset}_{model}_report"),
     "experiment": ("experiments", "{dataset}_experiment"),  # dataset: the experiment's name
+    "audit": ("audits", "{dataset}_audit"),  # dataset: the audit's name
 }
 # The names as README and the scripts' --help give them; tests/test_artifacts.py checks all three agree.
 NAMES = {
@@ -49,6 +50,7 @@ NAMES = {
     "estimates": "plots/<dataset>_<model>_estimates[_smoke_test]_<stamp>.png",
     "report": "plots/<dataset>_<model>_report[_smoke_test]_<stamp>.html",
     "experiment": "experiments/<experiment>_experiment[_smoke_test]_<stamp>.csv",
+    "audit": "audits/<audit>_audit[_smoke_test]_<stamp>.html",
 }
 
 

@@ -27,6 +27,7 @@ SUBDIRS = {
     "effects": "effects",
     "plots": "plots",
     "experiments": "experiments",
+    "audits": "audits",
     "cache": "data/cache",
     "batch_api": "data/batch_api",
 }

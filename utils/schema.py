@@ -162,6 +162,20 @@ SCHEMA: dict[str, Any] = {
         "smoke_values": ([], list),
         "smoke_replicates": (3, int, AT_LEAST_1),
         "smoke_n_examples": (300, int, AT_LEAST_1),
+        # The one value `make experiments REWRITER=local` runs with a real LLM as the rewriter (null:
+        # the sweep has none, e.g. when its key is an option of the simulated rewriter).
+        "real_rewriter_value": (None, (int, float, str)),
+        "real_rewriter_n_examples": (60, int, AT_LEAST_1),
+    },
+    # `make audit` (run_audit.py, README "The audit"): every attribute (a dataset template) rewritten
+    # once and scored by every model (a scoring template); the four scripts ignore this section.
+    "audit": {
+        "name": (None, str),  # the audit's run id is audit-<name>; default: the config file's name
+        "attributes": ([], list),
+        "models": ([], list),
+        "template_options": ({}, dict),  # keyed by attribute
+        "model_options": ({}, dict),  # keyed by model
+        "estimand": ("ATE", str),  # the card's matrix and contrasts
     },
     "visualize": {
         "dataset_name": (None, str),
@@ -185,5 +199,6 @@ CHOICES = {
     "judge.method": ("auto", "rule", "llm", "none"),
     "effects.low_efficacy": ("warn", "refuse"),
     "effects.duplicate_ids": ("error", "keep_first"),
+    "audit.estimand": ("ATE", "ATT", "ATU"),
     "effects.cluster_key": ("auto", "none", "cluster", "question"),
 }
