@@ -64,14 +64,16 @@ def checked(results: dict[str, RewriteResult], requests: list[RewriteRequest], t
 def rewrite_twice(examples: list[Example], template, backend) -> dict[str, RewriteResult]:
     """Both rewrite passes. The second pass only rewrites successful first rewrites."""
     requests = first_requests(examples, template)
-    first = checked(backend.rewrite(requests), requests, template)
+    # each round's bar says which it counts: a resumed run may show a full first bar and an empty second
+    first = checked(backend.rewrite(requests, desc="round 1 of 2, rewrites"), requests, template)
     second_requests = []
     for ex in examples:
         result = first[f"{ex.id}:{REWRITE}"]
         if result.ok:
             second_requests.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}",
                                                   template.prompt_for(result.text, ex.w), result.text, ex.w))
-    second = checked(backend.rewrite(second_requests), second_requests, template)
+    second = checked(backend.rewrite(second_requests, desc="round 2 of 2, rewritten rewrites"), second_requests,
+                     template)
     return {**first, **second}
 
 
@@ -286,8 +288,14 @@ def main(argv: list[str] | None = None) -> None:
                            templates={"dataset": template.name, "backend": backend_name, "model": model,
                                       "temperature": temperature, "judge": judge_info},
                            extra={"efficacy": efficacy, "changes": judge_changes.summary(records)})
-        logger.info("counts: %s", counts)
-        logger.info("wrote %d records to %s", len(records), output)
+        logger.debug("counts: %s", counts)
+        reasons = ", ".join(f"{n} {k.removeprefix('failure reason: ')}" for k, n in counts.items()
+                            if k.startswith("failure reason: "))
+        failed = [f"{counts[k]} {k.removeprefix('failed ')}s" for k in ("failed rewrite", "failed rewritten rewrite")
+                  if counts.get(k)]
+        utils.log_summary(logger, f"{len(examples) + unclassified} rows of {template.name}, {len(chosen)} sampled",
+                          f"{output} ({len(records)} records)",
+                          f"{' and '.join(failed)} ({reasons})" if failed else "none")
     print(output)
 
 

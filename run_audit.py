@@ -32,17 +32,19 @@ import sys
 import utils
 from audit import card as audit_card
 from audit import steps as audit_steps
+from scoring import gpus as scoring_gpus
 
 logger = logging.getLogger(__name__)
 MODES = ("--plan", "--dry-run", "--card", "--slurm")
 
 
-def submit(step_script: str, config: str, args: list[str], after: list[str]) -> str:
-    """One SLURM job (slurm/submit.sh) running `step_script` with `args`, after the jobs `after`; its id."""
+def submit(step_script: str, config: str, args: list[str], after: list[str], model: str | None = None) -> str:
+    """One SLURM job (slurm/submit.sh) running `step_script` with `args`, after the jobs `after`; its id.
+    A scoring job asks for the GPUs its `model` needs (scoring/gpus.py, GPUS from make)."""
     phase = step_script.removesuffix(".py")
     flags = os.environ.get(f"SBATCH_{phase}", "")
-    if phase == "score_dataset":
-        flags += " " + os.environ.get("SCORE_GPU_FLAGS", "")
+    if model:
+        flags += " " + scoring_gpus.flags([model], os.environ.get("GPUS", "auto"))
     env = {**os.environ, "SBATCH_FLAGS": flags, "DEPENDENCY": ":".join(after)}
     done = subprocess.run([str(utils.REPO_DIR / "slurm" / "submit.sh"), phase, config, *args], env=env,
                           capture_output=True, text=True)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         last: dict[str, str] = {}
         for step in plan:
             job = submit(step.script, path, [f"--{k}={v}" for k, v in step.overrides],
-                         [last[step.attribute]] if step.attribute in last else [])
+                         [last[step.attribute]] if step.attribute in last else [], step.model)
             last[step.attribute] = job
             print(f"{step.describe()}: job {job}")
         job = submit("run_audit.py", path, ["--card", *(f"--{k}={v}" for k, v in given)], list(last.values()))

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             utils.write_meta(csv_path, script="run_experiments.py", cfg=cfg, started_at=started,
                              inputs=[section["path"]], counts={"rows": len(section["rows"])}, artifact=artifact)
             outputs += experiment_output.sweep_plot(section["points"], png, label=section["label"],
-                                                    title=section["title"])
+                                                    title=section["title"], smoke=args.smoke)
             section["figure"] = png
             experiment_output.write_csv(csv_path, section["rows"])
             utils.atomic_write(csv_path.with_suffix(".md"),

@@ -265,7 +265,10 @@ def score(cfg: utils.Config, started: str, source, prepared: list, shard: tuple[
     if not section["keep_checkpoints"]:
         for checkpoint in checkpoints:
             checkpoint.remove()
-    logger.info("scored %d texts of %d examples with %d model(s); wrote %s", n_texts, len(records), len(scored), output)
+    skipped = sum(s.get("failed_completions_skipped", 0) for s in summaries.values())
+    utils.log_summary(logger, f"{source} ({len(records)} records)",
+                      f"{output} ({n_texts} texts scored by {', '.join(m.name for m in scored)})",
+                      f"none ({skipped} texts of failed rewrites had nothing to score)" if skipped else "none")
     print(output)
 
 

@@ -188,6 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     print(effects_tables.format_table(run_rows, section["alpha"]))
     for line in notes:
         print(line)
+    dropped = sum(sum((a["results"]["dropped"] or {}).values()) for a in analyses)
+    utils.log_summary(logger, ", ".join(f"{plan['source']} ({len(plan['records'])} records)" for plan in plans),
+                      f"{len(outputs)} effects file(s) and the run table {csv_path}",
+                      f"{dropped} example(s) dropped, by reason in each effects file" if dropped else "none")
     for path in (*outputs, csv_path, md_path):
         print(path)
 

@@ -85,8 +85,10 @@ def main(argv: list[str] | None = None) -> None:
         # Each sidecar before its figure: a file under its final name always has one.
         utils.write_meta(forest, script="visualize.py", cfg=cfg, started_at=started, inputs=paths, counts=counts,
                          artifact=forest_artifact)
+        # A smoke file plotted by a full run is still a smoke result: its sidecar's config says so.
+        smoke = cfg.smoke or any(((run.effects_meta or {}).get("config") or {}).get("smoke_test") for run in runs)
         outputs = figures.forest_plot([(run.label, run.rows) for run in runs], forest, raw=raw, alpha=alpha, dpi=dpi,
-                                      reward=reward, warnings=warnings)
+                                      reward=reward, warnings=warnings, smoke=smoke)
         folder.mkdir()
         for run, name in zip(runs, report_runs.unique_names(runs)):
             outputs += report_runs.write_run_files(run, folder, name, section, cfg, started, report_artifact.stamp)
@@ -95,8 +97,11 @@ def main(argv: list[str] | None = None) -> None:
             sweep = folder / f"{of_what[0]}_sweep_{report_artifact.stamp}.png"
             utils.write_meta(sweep, script="visualize.py", cfg=cfg, started_at=started, inputs=sweep_inputs,
                              counts={"points": len(points)})
+            smoke_sweep = cfg.smoke or any(((utils.read_meta(path) or {}).get("config") or {}).get("smoke_test")
+                                           for path in sweep_inputs)
             outputs += figures.sweep_plot(points, sweep, dpi=dpi, raw=raw, alpha=alpha, reward=reward,
-                                          parameter=section["sweep_label"] or section["sweep_key"] or "sweep value")
+                                          parameter=section["sweep_label"] or section["sweep_key"] or "sweep value",
+                                          smoke=smoke_sweep)
 
         upstream = list(dict.fromkeys(p for path in paths + sweep_inputs for p in utils.artifacts.lineage(path)))
         files = [report_html, report_md, *outputs, *upstream]
@@ -111,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
                            inputs=[*paths, *[r.scored_path for r in runs if r.scored_path], *sweep_inputs])
         for path in reserved:
             path.unlink(missing_ok=True)
-    logger.info("wrote %s and %s", forest, report_html)
+    utils.log_summary(logger, ", ".join(str(path) for path in paths), f"{report_html} and {len(outputs)} figures "
+                      f"and tables beside it", "none" if not warnings else f"nothing; {len(warnings)} warning(s) above the "
+                      "report's estimates")
 
     for line in warnings:
         print(f"WARNING: {line}")

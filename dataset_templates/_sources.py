@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -79,6 +80,13 @@ def _load_with_datasets(options: dict, local: Optional[Path]):
         except (OSError, ValueError) as err:  # the datasets library's errors for files it cannot read derive from these
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise RateError(f"{OPTION_PREFIX}.local_path: cannot read {local} as a dataset ({first_line})") from None
+    from utils import hub
+
+    offline = hub.unreachable()
+    if offline and not os.environ.get("HF_DATASETS_OFFLINE") and not os.environ.get("HF_HUB_OFFLINE"):
+        raise RateError(f"{OPTION_PREFIX}.hf_dataset: cannot load {options['hf_dataset']!r}: the Hugging Face hub "
+                        f"is unreachable ({offline}). Set {OPTION_PREFIX}.local_path to a local copy, or set "
+                        f"HF_DATASETS_OFFLINE=1 to use the datasets cache, or run where the hub can be reached")
     try:
         return datasets.load_dataset(options["hf_dataset"], split=options["hf_split"], **kwargs)
     except (OSError, ValueError, FileNotFoundError) as err:

@@ -17,7 +17,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special
 
 
 def _family(p: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +77,8 @@ def _normal_summary(estimate: float, se: float, alpha: float) -> dict:
     """Estimate, SE, normal (1 - alpha) interval and two-sided normal p-value against 0."""
     # scipy.special's ufuncs rather than scipy.stats: the same functions, without the per-call overhead
     # that dominates when a Monte Carlo pools thousands of families.
+    from scipy import special  # here, not at the top: scripts' --help must not wait for scipy
+
     z = float(special.ndtri(1.0 - alpha / 2.0))
     return {"estimate": estimate, "se": se, "ci_low": estimate - z * se, "ci_high": estimate + z * se,
             "p": float(2.0 * special.ndtr(-abs(estimate) / se))}
@@ -115,6 +116,8 @@ def pool_inverse_variance(estimates: Sequence[float], ses: Sequence[float], alph
     pooled = float(np.sum(w * x) / np.sum(w))
     q = float(np.sum(w * (x - pooled) ** 2))
     i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
+    from scipy import special
+
     result = _normal_summary(pooled, float(1.0 / math.sqrt(np.sum(w))), alpha)
     result.update({"k": k, "q": q, "q_df": k - 1, "q_p": float(special.chdtrc(k - 1, q)), "i2": i2})
 

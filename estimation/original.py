@@ -6,7 +6,7 @@ An original effects JSON holds `naive_effect`, `{ATE,ATT,ATU}_single_rewrite`,
 Student-t intervals on the file's own SEs: n1 − 1 df for ATT, n0 − 1 for ATU, n − 1 for ATE, as this
 project computes them, and n − 2 for naive, where this project uses Welch's df, which needs the group
 standard deviations the original file does not keep. Its RATE SEs are the original's unpaired ones,
-wider than the paired SE where a pair's rewards are positively correlated (README, "RATE").
+wider than the paired SE where a pair's rewards are positively correlated (docs/effects.md, "RATE (the paper's Algorithm 1)").
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ ASYMMETRY_MEANING = ("mean_{W=1}[R(rr) - R(y)] - mean_{W=0}[R(rr) - R(y)] estima
 # Beyond this, squares of rewards overflow float64 (1e160 squared is inf) and every variance is wrong.
 LARGEST_REWARD = 1e100
 # Effect-size intervals assume R(original) has a finite fourth moment; above this sample kurtosis a
-# warning says their coverage may fall (README, "Effect sizes").
+# warning says their coverage may fall (docs/effects.md, "Normalised effects (effect sizes)").
 KURTOSIS_WARNING = 6.0
 
 

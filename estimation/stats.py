@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from estimation import robust
 
@@ -193,12 +192,14 @@ def t_interval(effect: Effect, alpha: float) -> tuple[np.ndarray, np.ndarray, np
     the normal interval to three decimals, while in a 30-example smoke run the normal interval would be
     too narrow. A zero SE (all differences equal) gives a zero-width interval and p = 0, or p = 1 when
     the estimate is 0 as well, instead of 0/0."""
-    quantile = stats.t.ppf(1 - alpha / 2, effect.df)
+    from scipy import special  # here, not at the top: importing scipy takes a second, and --help needs none
+
+    quantile = special.stdtrit(effect.df, 1 - alpha / 2)
     low = effect.estimate - quantile * effect.se
     high = effect.estimate + quantile * effect.se
     with np.errstate(invalid="ignore", divide="ignore"):
         statistic = np.abs(effect.estimate) / effect.se
-    p = 2 * stats.t.sf(statistic, effect.df)
+    p = 2 * special.stdtr(effect.df, -statistic)
     p = np.where(effect.se == 0, np.where(effect.estimate == 0, 1.0, 0.0), p)
     return low, high, p
 

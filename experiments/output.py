@@ -68,10 +68,12 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     utils.atomic_write(path, write)
 
 
-def sweep_plot(points: list[tuple[float, list[dict]]], png: Path, *, label: str, title: str, dpi: int = 150) -> list[Path]:
-    """The mean estimate and the mean interval of one replicate at each value, truth dashed."""
+def sweep_plot(points: list[tuple[float, list[dict]]], png: Path, *, label: str, title: str, dpi: int = 150,
+               smoke: bool = False) -> list[Path]:
+    """The mean estimate and the mean interval of one replicate at each value, truth dashed; a smoke
+    sweep's title says it is one."""
     shaped = [(value, as_figure_rows(rows)) for value, rows in points]
-    return figures.sweep_plot(shaped, png, dpi=dpi, raw=True, alpha=0.05, parameter=label, title=title)
+    return figures.sweep_plot(shaped, png, dpi=dpi, raw=True, alpha=0.05, parameter=label, title=title, smoke=smoke)
 
 
 def page(sections: list[dict], title: str, when: str) -> tuple[list[tuple], str]:

@@ -7,127 +7,15 @@ The sample rewrites come from reporting/samples.py.
 
 from __future__ import annotations
 
-import base64
-import html
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reporting import samples
+# the rendering, re-exported: visualize.py, the audit card and the experiments page render through here
+from reporting.render import CSS, markdown_escape, number, p_value, to_html, to_markdown
 
-# ---------------------------------------------------------------------------------------------
-# Text for each target
-# ---------------------------------------------------------------------------------------------
-
-_MARKDOWN_RE = re.compile(r"([\\`*_\[\]<>|~])")
-
-
-def markdown_escape(text: str) -> str:
-    """Text markdown shows as written, on one line (a table cell): markup characters escaped, line
-    breaks kept as <br>."""
-    return _MARKDOWN_RE.sub(r"\\\1", str(text)).replace("\r", "").replace("\n", "<br>")
-
-
-def number(value, digits: int = 4, sign: bool = True) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value != value:
-        return "nan"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def p_value(value) -> str:
-    if value is None:
-        return ""
-    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------------------------
-# Blocks: ("h1"|"h2"|"h3"|"p", text), ("warning", text), ("table", headers, rows), ("image", path,
-# caption), ("code", text, summary), ("list", items).
-
-
-def to_markdown(blocks: list[tuple], where: Path) -> str:
-    """Markdown whose image links are relative to the folder `where` the file is written in."""
-    out = []
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            out.append(f"{'#' * int(kind[1])} {markdown_escape(block[1])}")
-        elif kind == "p":
-            out.append(markdown_escape(block[1]))
-        elif kind == "warning":
-            out.append(f"> **Warning:** {markdown_escape(block[1])}")
-        elif kind == "list":
-            out.append("\n".join(f"- {markdown_escape(item)}" for item in block[1]))
-        elif kind == "table":
-            headers, rows = block[1], block[2]
-            lines = ["| " + " | ".join(markdown_escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-            lines += ["| " + " | ".join(markdown_escape(cell) for cell in row) + " |" for row in rows]
-            out.append("\n".join(lines))
-        elif kind == "image":
-            link = Path(os.path.relpath(block[1], where)).as_posix()
-            alt = re.sub(r"[\[\]]", "", block[2])
-            out.append(f"![{alt}]({link})\n\n*{markdown_escape(block[2])}*")
-        elif kind == "code":
-            out.append(f"{block[2]}:\n\n```\n{block[1].rstrip()}\n```")
-    return "\n\n".join(out) + "\n"
-
-
-CSS = """
-body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; max-width: 62rem; margin: 2rem auto;
-       padding: 0 1rem; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; margin-top: 2.2rem; }
-h3 { font-size: 1rem; margin-bottom: .3rem; }
-table { border-collapse: collapse; margin: .6rem 0; font-size: .88rem; }
-th, td { border: 1px solid #ddd; padding: .25rem .55rem; vertical-align: top; text-align: left; }
-th { background: #f5f5f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-figure { margin: 1rem 0; } img { max-width: 100%; } figcaption { font-size: .85rem; color: #555; }
-pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; font-size: .8rem; }
-.warning { border: 2px solid #b00020; background: #fdecee; color: #7a0016; padding: .6rem .9rem; margin: 1rem 0;
-           font-weight: 600; }
-"""
-_NUMERIC = re.compile(r"^[<+\-−]?\d[\d.,%e+\-]*$|^\[.*\]$")
-
-
-def to_html(blocks: list[tuple], title: str) -> str:
-    """One HTML page with every image inlined as base64, so the file stands alone."""
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"]
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            anchor = re.sub(r"[^a-z0-9]+", "-", block[1].lower()).strip("-")
-            out.append(f'<{kind} id="{anchor}">{html.escape(block[1])}</{kind}>')
-        elif kind == "p":
-            out.append(f"<p>{html.escape(block[1])}</p>")
-        elif kind == "warning":
-            out.append(f'<div class="warning" role="alert">Warning: {html.escape(block[1])}</div>')
-        elif kind == "list":
-            out.append("<ul>" + "".join(f"<li>{html.escape(str(item))}</li>" for item in block[1]) + "</ul>")
-        elif kind == "table":
-            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
-            body = "".join("<tr>" + "".join(_cell(cell) for cell in row) + "</tr>" for row in block[2])
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        elif kind == "image":
-            data = base64.b64encode(Path(block[1]).read_bytes()).decode("ascii")
-            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block[2])}">'
-                       f"<figcaption>{html.escape(block[2])}</figcaption></figure>")
-        elif kind == "code":
-            out.append(f"<details><summary>{html.escape(block[2])}</summary><pre>{html.escape(block[1])}</pre></details>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _cell(value) -> str:
-    text = str(value)
-    numeric = bool(_NUMERIC.match(text.strip())) and len(text) < 40
-    escaped = html.escape(text).replace("\n", "<br>")
-    return f'<td class="num">{escaped}</td>' if numeric else f"<td>{escaped}</td>"
-
+__all__ = ["CSS", "Run", "SECTIONS", "headlines", "markdown_escape", "notes", "number", "p_value", "report_blocks",
+           "summary", "to_html", "to_markdown"]
 
 # ---------------------------------------------------------------------------------------------
 # The report's sections
@@ -154,6 +42,7 @@ class Run:
     distributions: Path | None = None
     samples_tex: Path | None = None
     sensitivity: Path | None = None
+    effects_tex: Path | None = None
 
 
 def _cfg(meta: dict | None, dotted: str):
@@ -257,6 +146,45 @@ def headlines(run: Run) -> list[str]:
     return out
 
 
+def summary(run: Run) -> list[str]:
+    """The report's first lines: RATE's estimate of each estimand with its CI, beside the naive one and
+    the truth where the data are simulated."""
+    level = f"{100 * (1 - run.effects.get('alpha', 0.05)):g}% CI"
+    by = {(r["estimator"], r["estimand"]): r for r in run.rows}
+    lines = []
+    for estimand in ("ATE", "ATT", "ATU"):
+        rate, naive = by.get(("RATE", estimand)), by.get(("naive", estimand))
+        if not rate:
+            continue
+        line = (f"RATE {estimand}: {number(rate['estimate'])} ({level} [{number(rate['ci_low'])}, "
+                f"{number(rate['ci_high'])}], effect size {number(rate.get('norm_estimate'), 3)}, n = "
+                f"{rate.get('n1', 0) + rate.get('n0', 0)})")
+        if naive and estimand == "ATE":
+            line += f"; naive {number(naive['estimate'])} [{number(naive['ci_low'])}, {number(naive['ci_high'])}]"
+        if rate.get("truth") is not None:
+            line += f"; truth {number(rate['truth'])} (simulated data)"
+        lines.append(line)
+    return lines or ["No RATE estimate in this effects file."]
+
+
+def notes(run: Run) -> list[str]:
+    """What to read beside the estimates without doubting them outright: examples dropped, and an
+    off-target asymmetry (RATE's bias if the rewriter causes it; harmless if the groups' originals
+    differ in what the rewriter overwrites)."""
+    out = []
+    dropped = run.effects.get("dropped") or {}
+    if dropped:
+        out.append("Dropped before estimating: " + ", ".join(f"{count} {reason}" for reason, count in dropped.items())
+                   + " (Counts and drops).")
+    asymmetry = (run.effects.get("diagnostics") or {}).get("off_target_asymmetry") or {}
+    if asymmetry.get("significant"):
+        out.append(f"Off-target asymmetry {number(asymmetry['estimate'])} (p {p_value(asymmetry.get('p'))}): the "
+                   f"rewrites moved the reward differently in the two W groups. It biases RATE if the rewriter "
+                   f"causes it, and not if the groups' originals differ in what the rewriter overwrites "
+                   f"(Diagnostics, Robustness).")
+    return out
+
+
 def _efficacy(run: Run) -> list[tuple]:
     block = run.effects.get("efficacy")
     if block is None:
@@ -336,7 +264,9 @@ def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | No
 
     blocks: list[tuple] = [
         ("h1", title),
+        ("summary", [f"{run.label}: {line}" if multi else line for run in runs for line in summary(run)]),
         *[("warning", f"{run.label}: {line}" if multi else line) for run in runs for line in headlines(run)],
+        *[("note", [f"{run.label}: {line}" if multi else line]) for run in runs for line in notes(run)],
         ("p", f"Written by visualize.py on {when}. Effect size = effect / reward_std, the pooled within-group "
               "standard deviation of R(original), as in the RATE paper; its interval includes the uncertainty of "
               "reward_std (delta method). p (Holm) is adjusted across the run's family of estimates."),
@@ -368,5 +298,9 @@ def report_blocks(runs: list[Run], *, title: str, forest: Path, sweep: Path | No
         blocks += samples.sample_blocks(run.samples, max_chars) if run.samples else [("p", f"No sample: {why}.")]
         if run.samples_tex:
             blocks.append(("p", f"The same as LaTeX: {run.samples_tex.name}"))
+    tables = [run.effects_tex.name for run in runs if run.effects_tex]
+    if tables:
+        blocks.append(("p", f"The effects table as LaTeX (booktabs and graphicx; it fits one column of a two-column "
+                            f"paper): {', '.join(tables)}"))
     blocks += [("h2", "Files"), ("list", [str(path) for path in files])]
     return blocks

@@ -12,6 +12,7 @@ from pathlib import Path
 from estimation import gate as effects_gate
 from estimation import original as original_effects
 from reporting import figures
+from reporting import latex
 from reporting import report
 from reporting import robustness
 from reporting import samples
@@ -192,6 +193,14 @@ def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg
     """One effects file's sensitivity figure, score distributions and sample rewrites, into the
     report's folder (the report's stamp in their names)."""
     written = []
+    # the effects table for a paper, beside the report's tables
+    run.effects_tex = folder / f"{name}_effects_{stamp}.tex"
+    utils.write_meta(run.effects_tex, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
+                     counts={"rows": len(run.rows)})
+    caption = f"Effect of {run.effects.get('dataset_name', name)}'s attribute on {run.effects.get('reward_key', 'the reward')}"
+    utils.atomic_write(run.effects_tex, lambda handle: handle.write(
+        latex.effects_table(run.rows, run.effects.get("alpha", 0.05), caption, f"tab:{name}-effects")))
+    written.append(run.effects_tex)
     if run.effects.get("sensitivity") and any(r["estimator"] == "RATE" for r in run.rows):
         run.sensitivity = folder / f"{name}_sensitivity_{stamp}.png"
         utils.write_meta(run.sensitivity, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
@@ -212,11 +221,11 @@ def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg
     run.samples_tex = samples_md.with_suffix(".tex")
     limit = section["sample_max_chars"]
     text = report.to_markdown(samples.sample_blocks(run.samples, limit), folder)
-    latex = samples.samples_latex(run.samples, limit, run.effects.get("reward_key") or "", section["seed"])
+    samples_tex = samples.samples_latex(run.samples, limit, run.effects.get("reward_key") or "", section["seed"])
     utils.write_meta(samples_md, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.scored_path],
                      counts={"samples": len(run.samples)})
     utils.atomic_write(samples_md, lambda handle: handle.write(text))
-    utils.atomic_write(run.samples_tex, lambda handle: handle.write(latex))
+    utils.atomic_write(run.samples_tex, lambda handle: handle.write(samples_tex))
     return written + [samples_md, run.samples_tex]
 
 

@@ -80,11 +80,12 @@ def sample_blocks(samples: list[dict], max_chars: int) -> list[tuple]:
 
 
 def samples_latex(samples: list[dict], max_chars: int, reward: str, seed: int) -> str:
-    """One small table per example; needs no LaTeX package."""
+    """One small table per example; needs no LaTeX package. The text column takes what the label and
+    the reward (at most 3.5em) leave of \linewidth, so a table fits one column of a two-column paper."""
     lines = [f"% {len(samples)} sample rewrites drawn by visualize.py with seed {seed}; rewards from "
              f"{latex_escape(reward)}. Texts longer than {max_chars} characters are cut.", ""]
     for sample in samples:
-        lines += [r"\noindent", r"\begin{tabular}{@{}p{0.17\linewidth}p{0.66\linewidth}r@{}}", r"\hline",
+        lines += [r"\noindent", r"\begin{tabular}{@{}p{0.2\linewidth}p{\dimexpr0.8\linewidth-4\tabcolsep-3.5em\relax}r@{}}", r"\hline",
                   rf"\multicolumn{{3}}{{@{{}}l}}{{\textbf{{{latex_escape(sample['id'])}}} ($W={int(sample['w'])}$)}} \\",
                   r"\hline"]
         entries = [("question", sample["question"], None)] if sample["question"] else []

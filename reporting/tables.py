@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 from estimation.results import ROW_KEYS
+from reporting.render import p_value
 import utils
 
 
@@ -12,18 +13,13 @@ def _cell(value, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
 
-def _p_cell(p) -> str:
-    if p is None:
-        return ""
-    # a p-value below the smallest double underflows to 0; say so instead of printing 0
-    return "<1e-300" if p == 0 else (f"{p:.2e}" if p < 1e-3 else f"{p:.3f}")
 
 
 def format_table(rows: list[dict], alpha: float) -> str:
     """A markdown table of `estimates` rows. Rows carrying `dataset` and `reward_key` (the table of a
     whole run) get those columns first; a bootstrap interval column appears when rows have one, a
-    clusters column when any row was clustered. ATU is labelled "ATU (ATC)", the same estimand under
-    the name other libraries use. "p (Holm)" is adjusted across the run's family (estimation/contrasts.py);
+    clusters column when any row was clustered. ATU (the effect on the untreated; other libraries say
+    ATC) is labelled ATU here as everywhere. "p (Holm)" is adjusted across the run's family (estimation/contrasts.py);
     "breakdown delta" is RATE's (estimation/sensitivity.py)."""
     level = f"{100 * (1 - alpha):g}%"
     context = bool(rows) and "dataset" in rows[0]
@@ -40,10 +36,10 @@ def format_table(rows: list[dict], alpha: float) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
         cells = [row["dataset"], row["reward_key"]] if context else []
-        cells += [row["estimator"], "ATU (ATC)" if row["estimand"] == "ATU" else row["estimand"],
+        cells += [row["estimator"], row["estimand"],
                   _cell(row["estimate"], "+.4f"), _cell(row["se"], ".4f"),
-                  f"[{_cell(row['ci_low'], '+.4f')}, {_cell(row['ci_high'], '+.4f')}]", _p_cell(row.get("p")),
-                  _p_cell(row.get("p_holm")), str(row.get("n1", "")), str(row.get("n0", ""))]
+                  f"[{_cell(row['ci_low'], '+.4f')}, {_cell(row['ci_high'], '+.4f')}]", p_value(row.get("p")),
+                  p_value(row.get("p_holm")), str(row.get("n1", "")), str(row.get("n0", ""))]
         cells += [_cell(row.get("clusters"), "d")] if clustered else []
         norm = "" if row.get("norm_ci_low") is None else \
             f"[{_cell(row['norm_ci_low'], '+.3f')}, {_cell(row['norm_ci_high'], '+.3f')}]"

@@ -163,8 +163,8 @@ class EngineBackend:
                 failed[request.custom_id] = errors.get(key, "no answer: the backend returned nothing for this request")
         return by_id, failed, {cid for cid, key in keys.items() if key in cached}
 
-    def rewrite(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
-        answers, failed, cached = self.ask(requests)
+    def rewrite(self, requests: list[RewriteRequest], desc: Optional[str] = None) -> dict[str, RewriteResult]:
+        answers, failed, cached = self.ask(requests, desc)
         results = {cid: RewriteResult(cid, None, reason) for cid, reason in failed.items()}
         for request in requests:
             if request.custom_id in answers:

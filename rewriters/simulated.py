@@ -35,9 +35,9 @@ class SimulatedRewriter:
         self.miss_rate = miss_rate
         self.seed = seed
 
-    def rewrite(self, requests: list[RewriteRequest]) -> dict[str, RewriteResult]:
+    def rewrite(self, requests: list[RewriteRequest], desc: str | None = None) -> dict[str, RewriteResult]:
         results = {}
-        for request in tqdm(requests, desc="simulated rewrites", unit="req"):
+        for request in tqdm(requests, desc=desc or "simulated rewrites", unit="req"):
             rng = random.Random(f"{self.seed}:{request.custom_id}")
             if rng.random() < self.failure_rate:
                 results[request.custom_id] = RewriteResult(request.custom_id, None, "simulated failure")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Sequence
 
 from scoring_templates import Encoded, RewardModel
@@ -115,6 +116,14 @@ class _Scorer:
         if not path:
             raise _error(f"scoring.model_options.path: template '{spec.key}' needs a model path or hub id "
                          "(or write scoring.model: hf:<path>)")
+        if not Path(path).is_dir():
+            from utils import hub
+
+            offline = hub.unreachable()
+            if offline and not hub.cached_model(path):
+                raise _error(f"scoring.model: {spec.key}: cannot load '{path}': the Hugging Face hub is unreachable "
+                             f"({offline}) and the model is not in the local cache. Set scoring.model_options.path "
+                             f"to a local copy (a folder with config.json), or run where the hub can be reached")
         self.device = _device(opts["device"])
         self.dtype = _dtype(opts["dtype"], self.device, spec.key)
         kwargs = {"dtype": self.dtype, "trust_remote_code": spec.trust_remote_code}

@@ -13,6 +13,8 @@ from scoring_templates import _hf
 SPEC = _hf.HFSpec(key="armorm", hub_id="RLHFlow/ArmoRM-Llama3-8B-v0.1", input_format="chat", output="score",
                   padding_side="right", trust_remote_code=True,
                   description="ArmoRM-Llama3-8B-v0.1 gated preference score (.score)")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

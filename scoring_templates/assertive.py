@@ -18,6 +18,8 @@ from dataset_templates.synthetic_hedging import HEDGE_WORDS
 from scoring_templates import RewardModel, wording_noise
 from utils.schema import AT_LEAST_0
 
+# Scores on the CPU in seconds: SLURM scoring jobs ask for no GPU (GPUS=auto).
+NEEDS_GPU = False
 OPTIONS = {"hedge_penalty": 0.5, "text_noise": 0.05}
 CHECKS = {"hedge_penalty": AT_LEAST_0, "text_noise": AT_LEAST_0}
 WORD = re.compile(r"[a-z]+")

@@ -11,6 +11,8 @@ from scoring_templates import _hf
 
 SPEC = _hf.HFSpec(key="deberta", hub_id="OpenAssistant/reward-model-deberta-v3-large-v2", input_format="pair",
                   padding_side="right", description="reward-model-deberta-v3-large-v2 logit (question, answer pair)")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

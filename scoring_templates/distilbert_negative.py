@@ -11,6 +11,8 @@ from scoring_templates import _hf
 SPEC = _hf.HFSpec(key="distilbert_negative", hub_id="distilbert-base-uncased-finetuned-sst-2-english",
                   input_format="completion", logit_index=0, padding_side="right",
                   description="DistilBERT SST-2 negative-class logit")
+# Scores on the CPU in seconds: SLURM scoring jobs ask for no GPU (GPUS=auto).
+NEEDS_GPU = False
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from scoring_templates import _hf
 
 SPEC = _hf.HFSpec(key="hf", hub_id=None, input_format="chat", description="generic HF sequence classifier")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(None, input_format="chat", chat_fallback="plain", output="logits", logit_index=0,
                       padding_side="right", trust_remote_code=False,
                       needs_attention_mask=True)

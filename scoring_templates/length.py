@@ -2,7 +2,7 @@
 
 It is not a reward model anyone trains; it is a control. For an attribute that is not length
 (sentiment, in the demo), a rewriter that changes only W leaves it unchanged, so RATE's estimate on
-it should be 0: `effects.placebo_reward_key: length` analyses it as the placebo check (README,
+it should be 0: `effects.placebo_reward_key: length` analyses it as the placebo check (docs/effects.md,
 "The placebo check"). `per_words` scales it (the default counts hundreds of words, so that the
 reward is of the order of the demo's VADER reward).
 """
@@ -14,6 +14,8 @@ import re
 from scoring_templates import RewardModel
 from utils.schema import Range
 
+# Scores on the CPU in seconds: SLURM scoring jobs ask for no GPU (GPUS=auto).
+NEEDS_GPU = False
 OPTIONS = {"per_words": 100.0}
 CHECKS = {"per_words": Range(0, low_open=True)}
 

@@ -11,6 +11,8 @@ from scoring_templates import _hf
 
 SPEC = _hf.HFSpec(key="ncsoft", hub_id="NCSOFT/Llama-3-OffsetBias-RM-8B", input_format="chat",
                   needs_attention_mask=False, description="Llama-3-OffsetBias-RM-8B logit")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

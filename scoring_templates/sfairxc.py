@@ -11,6 +11,8 @@ from scoring_templates import _hf
 
 SPEC = _hf.HFSpec(key="sfairxc", hub_id="sfairXC/FsfairX-LLaMA3-RM-v0.1", input_format="chat",
                   needs_attention_mask=False, description="FsfairX-LLaMA3-RM-v0.1 logit")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

@@ -14,6 +14,8 @@ from scoring_templates import _hf
 SPEC = _hf.HFSpec(key="skywork", hub_id="Skywork/Skywork-Reward-Llama-3.1-8B-v0.2", input_format="chat",
                   needs_attention_mask=False, prefer_flash_attention=True,
                   description="Skywork-Reward-Llama-3.1-8B-v0.2 logit")
+# Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
+NEEDS_GPU = True
 OPTIONS = _hf.options(SPEC.hub_id)
 CHECKS = _hf.CHECKS
 

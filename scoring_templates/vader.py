@@ -19,6 +19,8 @@ import re
 from scoring_templates import RewardModel, wording_noise
 from utils.schema import AT_LEAST_0
 
+# Scores on the CPU in seconds: SLURM scoring jobs ask for no GPU (GPUS=auto).
+NEEDS_GPU = False
 OPTIONS = {
     "length_weight": 0.01,
     "typo_penalty": 0.25,

@@ -285,7 +285,7 @@ def test_eli5_default_file_is_under_project_dir(project_dir):
         len(q["answers"]["text"]) for q in raw("eli5.jsonl"))
 
 
-# --- Fidelity to the original code's templates (README, "Differences from the original code") ---
+# --- Fidelity to the original code's templates (docs/original.md, "Differences from the original code") ---
 
 def test_imdb_vowels_keeps_the_originals_strings_and_rate_unless_configured(models_dir):
     template = build_with_fixtures("imdb_vowels", models_dir)

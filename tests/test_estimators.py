@@ -230,7 +230,7 @@ def test_format_table_labels_atu_as_atc_and_shows_every_column():
     assert lines[0] == ("| estimator | estimand | estimate | SE | 90% CI | p | p (Holm) | n1 | n0 | estimate/sd | "
                         "90% CI/sd | breakdown delta | truth |")
     assert all(line.count("|") == lines[0].count("|") for line in lines)
-    assert "| RATE | ATU (ATC) | +2.0000 | 1.0000 |" in table
+    assert "| RATE | ATU | +2.0000 | 1.0000 |" in table
     assert len(lines) == 2 + 9
     context = tables.format_table([{"dataset": "d", "reward_key": "k", **row} for row in r["estimates"]], 0.1)
     assert "| d | k | naive | ATE |" in context

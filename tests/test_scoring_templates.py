@@ -100,3 +100,17 @@ def test_trust_remote_code_only_where_a_template_says_so():
         spec = getattr(importlib.import_module(f"scoring_templates.{name}"), "SPEC", None)
         if spec is not None:
             assert spec.trust_remote_code == (name == "armorm"), name
+
+
+def test_every_scoring_template_says_whether_it_needs_a_gpu_and_slurm_asks_for_that():
+    import importlib
+
+    from scoring import gpus
+    from template_contract import modules
+
+    for name in modules("scoring_templates"):
+        assert isinstance(importlib.import_module(f"scoring_templates.{name}").NEEDS_GPU, bool), name
+    assert gpus.flags(["vader", "length"], "auto") == ""
+    assert gpus.flags(["vader", "armorm"], "auto") == "--gres=gpu:1"
+    assert gpus.flags(["hf:/models/x"], "auto") == "--gres=gpu:1"
+    assert gpus.flags(["vader"], "2") == "--gres=gpu:2" and gpus.flags(["armorm"], "0") == ""

@@ -84,7 +84,8 @@ def effects_of(project: Path) -> dict:
 def test_pipeline_chain_on_slurm_equals_a_local_run(cluster, tmp_path):
     slurm_project, local_project = tmp_path / "slurm", tmp_path / "local"
     args = "ARGS=--rewrites.n_examples=300"
-    submitted = make("pipeline", {**cluster, "PROJECT_DIR": str(slurm_project), "GPUS": "0"}, args)
+    # GPUS left at auto: vader needs no GPU, so scoring asks for none and this CPU-only partition takes it
+    submitted = make("pipeline", {**cluster, "PROJECT_DIR": str(slurm_project)}, args)
     assert submitted.returncode == 0, submitted.stderr
     jobs = job_ids(submitted.stdout)
     assert len(jobs) == 4, submitted.stdout
@@ -144,7 +145,7 @@ def test_sharded_scoring_is_an_array_job_and_a_merge_that_equal_one_run(cluster,
 def test_an_audit_on_slurm_is_a_chain_per_attribute_and_its_card_equals_a_local_run(cluster, tmp_path):
     slurm_project, local_project = tmp_path / "slurm", tmp_path / "local"
     args = "ARGS=--rewrites.n_examples=120 --audit.attributes=[synthetic_sentiment,synthetic_hedging]"
-    submitted = make("audit", {**cluster, "PROJECT_DIR": str(slurm_project), "GPUS": "0"}, args)
+    submitted = make("audit", {**cluster, "PROJECT_DIR": str(slurm_project)}, args)
     assert submitted.returncode == 0, submitted.stderr
     jobs = job_ids(submitted.stdout)
     # per attribute: rewrites, three models, estimates; then the card

@@ -17,7 +17,7 @@ from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_wr
                          project_dir, read_json, read_records, record_w, write_json, write_jsonl)
 from utils import artifacts
 from utils.provenance import (git_state, library_versions, log_config, meta_path, now, read_meta, run_cli,
-                              run_phase, setup_logging, sha256, start, write_meta, write_output)
+                              log_summary, run_phase, setup_logging, sha256, start, write_meta, write_output)
 from utils.errors import ConfigError
 from utils.schema import CHOICES, SCHEMA
 
@@ -26,6 +26,6 @@ __all__ = [
     "dataset_key", "find_module", "original_names", "load_config", "merge_options", "parse_cli", "redact", "redact_url", "scored_model", "slug", "smoke_mark",
     "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "exclusive", "folder", "load_env",
     "project_dir", "read_json", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
-    "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "run_phase", "setup_logging", "sha256", "start",
+    "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "run_phase", "log_summary", "setup_logging", "sha256", "start",
     "write_meta", "write_output", "CHOICES", "SCHEMA", "ConfigError",
 ]

@@ -5,7 +5,7 @@ name or reads one.
 An artifact's identity is its kind (which phase wrote what), the dataset, the models whose rewards it
 holds, the reward key, whether it belongs to a smoke run, its part (a shard of a scored file), the
 pipeline run it belongs to (`run`), and its time stamp. The identity makes the name, as `NAMES` gives
-it (README and every script's --help quote these), and is kept in the sidecar (`<stem>.meta.json`,
+it (docs/files.md and every script's --help quote these), and is kept in the sidecar (`<stem>.meta.json`,
 under "artifact") written beside the file. `latest` reads the sidecars: the newest file of the
 folder whose identity matches. Files without an identity in their sidecar (the original RATE code's,
 and this project's before identities) are the one exception: `legacy_latest` finds them by the names
@@ -40,7 +40,7 @@ KINDS = {
     "experiment": ("experiments", "{dataset}_experiment"),  # dataset: the experiment's name
     "audit": ("audits", "{dataset}_audit"),  # dataset: the audit's name
 }
-# The names as README and the scripts' --help give them; tests/test_artifacts.py checks all three agree.
+# The names as docs/files.md and the scripts' --help give them; tests/test_artifacts.py checks all three agree.
 NAMES = {
     "rewrites": "data/rewrites/<dataset>_dataset[_smoke_test]_<stamp>.jsonl",
     "scored": "data/scored/<dataset>_<model>_scored[_smoke_test]_<stamp>.jsonl",
@@ -216,7 +216,14 @@ def latest(kind: str, dataset: str, *, smoke: bool, model: Optional[str] = None,
     if found:
         return max(found)[-1]
     what = f"{'smoke-test ' if smoke else ''}{kind} file of '{dataset}'" + (f" with rewards of '{model}'" if model else "")
-    raise RateError(f"no {what}{f' from run {run}' if run else ''} in {directory} for 'latest'")
+    maker = MAKERS.get(kind)
+    hint = (f": run {maker} first, with the same config{' and --smoke_test=true' if smoke else ''}" if maker else "")
+    raise RateError(f"no {what}{f' from run {run}' if run else ''} in {directory} for 'latest'{hint}")
+
+
+# The phase whose output each kind is, for the error that says what to run when `latest` finds nothing.
+MAKERS = {"rewrites": "create_dataset.py", "scored": "score_dataset.py", "effects": "treatment_effects.py",
+          "table": "treatment_effects.py", "estimates": "visualize.py", "report": "visualize.py"}
 
 
 def directory_of(kind: str, within: Optional[str] = None):

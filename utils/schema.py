@@ -1,6 +1,6 @@
 """Every key a RATE config may hold, with its default and type: the defaults live here, in code.
 
-README's config reference explains each key; experiments set them in YAML, one-offs on the command line.
+docs/config.md's reference explains each key; experiments set them in YAML, one-offs on the command line.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
 UNIT, OPEN_UNIT = Range(0, 1), Range(0, 1, low_open=True, high_open=True)
 
 # Every key a config may hold, as (default, accepted type[, the values it may take]). `None` defaults
-# mean "derived at run time" (e.g. from the template or from another section); README's config
+# mean "derived at run time" (e.g. from the template or from another section); docs/config.md's
 # reference explains each. The checks are the only range checks there are: loading a config applies
 # them, and so does every backend given settings directly (rewriters/_engine.py).
 SCHEMA: dict[str, Any] = {
     "smoke_test": (False, bool),
-    # A pipeline's run id: each phase's `latest` takes only the files of this run (README, "Files").
+    # A pipeline's run id: each phase's `latest` takes only the files of this run (docs/files.md).
     "run": (None, str),
     "rewrites": {
         "dataset_name": ("synthetic_sentiment", str),
@@ -63,7 +63,7 @@ SCHEMA: dict[str, Any] = {
         "n_examples": (None, int, AT_LEAST_1),
         "smoke_test_examples": (30, int, AT_LEAST_1),
         "seed": (42, int),
-        # Engine of the API and local-model backends (README, "Rewriting"); `simulated` ignores them.
+        # Engine of the API and local-model backends (docs/rewriting.md); `simulated` ignores them.
         "base_url": (None, str),
         "max_concurrency": (64, int, POSITIVE),
         "adaptive_concurrency": (True, bool),
@@ -101,11 +101,11 @@ SCHEMA: dict[str, Any] = {
         "dataset_folder": ("rewrites", str),
         "dataset_name": (None, str),
         "dataset_filename": ("latest", str),
-        # The scoring engine (README, "The engine"). `models` scores several reward models in one run
+        # The scoring engine (docs/scoring.md). `models` scores several reward models in one run
         # (the output is named after the first); `shard` is 'i/N'; null engine sizes mean "by device".
         "models": ([], list),
         # A reward that ignores W, scored beside the models (with its default options) for
-        # effects.placebo_reward_key (README, "The placebo check").
+        # effects.placebo_reward_key (docs/effects.md).
         "placebo": (None, str),
         "batch_size": (64, int, AT_LEAST_1),
         "max_batch_tokens": (None, int, AT_LEAST_1),
@@ -134,7 +134,7 @@ SCHEMA: dict[str, Any] = {
         "min_efficacy": (0.8, float, UNIT),
         "low_efficacy": ("warn", str),
         "passed_judge_only": (False, bool),
-        # Clusters of dependent examples (README, "Clusters"): auto = the records' `cluster` field, else
+        # Clusters of dependent examples (docs/effects.md): auto = the records' `cluster` field, else
         # examples sharing a reward question that is not a fixed prompt; none = independent.
         "cluster_key": ("auto", str),
         # Sensitivity to the rewriter: RATE's intervals shifted by each off-target asymmetry delta (raw
@@ -148,7 +148,7 @@ SCHEMA: dict[str, Any] = {
         # An example id seen twice: error, or keep_first (count the others as dropped).
         "duplicate_ids": ("error", str),
     },
-    # A sweep of `make experiments` (configs/experiments/*.yaml, README "Experiments"); the four scripts
+    # A sweep of `make experiments` (configs/experiments/*.yaml, docs/experiments.md); the four scripts
     # ignore this section, so an experiment's file is also a config of one point.
     "experiment": {
         "title": (None, str),
@@ -167,7 +167,7 @@ SCHEMA: dict[str, Any] = {
         "real_rewriter_value": (None, (int, float, str)),
         "real_rewriter_n_examples": (60, int, AT_LEAST_1),
     },
-    # `make audit` (run_audit.py, README "The audit"): every attribute (a dataset template) rewritten
+    # `make audit` (run_audit.py, docs/audit.md): every attribute (a dataset template) rewritten
     # once and scored by every model (a scoring template); the four scripts ignore this section.
     "audit": {
         "name": (None, str),  # the audit's run id is audit-<name>; default: the config file's name
