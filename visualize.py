@@ -32,11 +32,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from reporting import figures
-from reporting import report
-from reporting import runs as report_runs
-from reporting.tables import format_table
 import utils
+
+# loaded on first use, so that --help answers at once (utils.lazy_import)
+figures = utils.lazy_import("reporting.figures")
+report = utils.lazy_import("reporting.report")
+report_runs = utils.lazy_import("reporting.runs")
+tables = utils.lazy_import("reporting.tables")
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     for run in runs:
         if len(runs) > 1:
             print(f"\n{run.label}  ({run.effects_path.name})")
-        print(format_table(run.effects["estimates"], run.effects.get("alpha", 0.05)))
+        print(tables.format_table(run.effects["estimates"], run.effects.get("alpha", 0.05)))
     print("\nfiles of this run (each with a .meta.json sidecar, the PDFs and .tex beside theirs):")
     for path in files:
         print(f"  {path}")

@@ -116,9 +116,10 @@ class _Scorer:
         if not path:
             raise _error(f"scoring.model_options.path: template '{spec.key}' needs a model path or hub id "
                          "(or write scoring.model: hf:<path>)")
-        if not Path(path).is_dir():
-            from utils import hub
+        from utils import hub
 
+        # a hub id (not a folder here): ask the hub once, fast, before transformers retries for a minute
+        if not Path(path).is_dir() and hub.is_repo_id(path):
             offline = hub.unreachable()
             if offline and not hub.cached_model(path):
                 raise _error(f"scoring.model: {spec.key}: cannot load '{path}': the Hugging Face hub is unreachable "

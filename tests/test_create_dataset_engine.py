@@ -351,8 +351,9 @@ def test_credentials_in_base_url_reach_no_file_and_no_log(server, project_dir):
     """`http://user:password@host/v1` is how some proxies take their credentials: the run uses them,
     and the sidecar, the cache and the logs show `***@` instead."""
     url = server.url.replace("http://", "http://alice:hunter2-secret@")
+    # --verbose: the resolved config is logged, redacted
     done = run_script("create_dataset.py", *args(server, f"--rewrites.base_url={url}", "--rewrites.n_examples=4"),
-                      env=ENV)
+                      "--verbose", env=ENV)
     records, meta = output_of(done)
     assert len(records) == 4 and all(not r.get("failures") for r in records)
     assert "hunter2" not in done.stderr and "***@127.0.0.1" in done.stderr

@@ -55,8 +55,10 @@ def dry_install(*variables: str) -> subprocess.CompletedProcess:
 
 
 def test_torch_is_the_cpu_or_the_cuda_build_as_asked():
-    cpu = dry_install("TORCH=cpu").stdout
+    cpu = dry_install("TORCH=cpu", "TORCH_INDEX=https://download.pytorch.org/whl/cpu").stdout
     assert "torch==2.13.0+cpu --extra-index-url https://download.pytorch.org/whl/cpu" in cpu
+    # where PyTorch's index cannot be reached, pip's own sources (a wheel on disk, a mirror)
+    assert re.search(r"install .* torch==2\.13\.0\+cpu\s*$", dry_install("TORCH=cpu", "TORCH_INDEX=").stdout, re.M)
     cuda = dry_install("TORCH=cuda").stdout
     assert re.search(r"install .* torch==2\.13\.0\s*$", cuda, re.M) and "+cpu" not in cuda and "whl/cpu" not in cuda
     # light first, then torch, then the rest of the model stack, then the model's weights

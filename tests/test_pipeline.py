@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_smoke_run_is_small_marked_and_never_mixed_with_full_runs(project_dir):
         meta = json.loads(smoke_output.with_name(smoke_output.stem + ".meta.json").read_text())
         assert all("_smoke_test_" in Path(item["path"]).name for item in meta["inputs"])
     report = only(project_dir / "plots", "*_report_smoke_test_*.md")
-    assert "| examples asked | 30 |" in report.read_text()
+    assert re.search(r"\| examples asked +\| 30 +\|", report.read_text())
     # the smoke files are newer, yet a full run's `latest` still takes the full ones
     result = run_script("treatment_effects.py", "--config", str(REPO / "config.yaml"))
     assert result.returncode == 0, result.stderr

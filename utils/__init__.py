@@ -11,7 +11,7 @@ Importing has no side effects (no directories, no logging set-up, no `.env` read
 """
 
 from utils.config import (REPO_DIR, SMOKE_MARK, Config, RateError, build_from_module, check_value,
-                          config_from_argv, dataset_key, find_module, original_names, load_config, merge_options, parse_cli,
+                          config_from_argv, dataset_key, find_module, lazy_import, original_names, load_config, merge_options, parse_cli,
                           redact, redact_url, scored_model, slug, smoke_mark, template_names)
 from utils.files import (ORACLE, STAMP_FORMAT, STAMP_PATTERN, SUBDIRS, atomic_write, exclusive, folder, load_env,
                          project_dir, read_json, read_records, record_w, write_json, write_jsonl)
@@ -23,7 +23,7 @@ from utils.schema import CHOICES, SCHEMA
 
 __all__ = [
     "REPO_DIR", "SMOKE_MARK", "Config", "RateError", "build_from_module", "check_value", "config_from_argv",
-    "dataset_key", "find_module", "original_names", "load_config", "merge_options", "parse_cli", "redact", "redact_url", "scored_model", "slug", "smoke_mark",
+    "dataset_key", "find_module", "lazy_import", "original_names", "load_config", "merge_options", "parse_cli", "redact", "redact_url", "scored_model", "slug", "smoke_mark",
     "template_names", "ORACLE", "STAMP_FORMAT", "STAMP_PATTERN", "SUBDIRS", "atomic_write", "exclusive", "folder", "load_env",
     "project_dir", "read_json", "read_records", "record_w", "write_json", "write_jsonl", "artifacts", "git_state",
     "library_versions", "log_config", "meta_path", "now", "read_meta", "run_cli", "run_phase", "log_summary", "setup_logging", "sha256", "start",

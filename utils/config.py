@@ -302,6 +302,25 @@ def template_names(package: str) -> list[str]:
     return sorted(p.stem for p in (REPO_DIR / package).glob("*.py") if not p.stem.startswith("_"))
 
 
+def lazy_import(name: str):
+    """The module `name`, executed on its first attribute access (importlib's LazyLoader): a script
+    names its packages at the top, as usual, and `--help` still answers before numpy, scipy and
+    matplotlib load (a second and more)."""
+    import importlib.util
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
 def find_module(package: str, name: str, key: str, cfg: Config):
     """Import `<package>/<name>.py`, the template or backend a config names by file name."""
     import importlib

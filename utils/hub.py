@@ -25,6 +25,17 @@ def unreachable() -> Optional[str]:
     return None
 
 
+def is_repo_id(name: str) -> bool:
+    """`namespace/name` or `name` as the hub spells ids; a path such as /models/rm is not one."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def cached_model(repo_id: str) -> bool:
     """Whether the local Hugging Face cache holds the model's config, i.e. it can load offline."""
     from huggingface_hub import try_to_load_from_cache

@@ -136,7 +136,20 @@ def setup_logging() -> None:
     for name in OWN_PACKAGES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in ("httpx", "httpx2", "httpcore"):
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+        http = logging.getLogger(name)
+        http.setLevel(logging.INFO if verbose else logging.WARNING)
+        if not any(isinstance(f, _RedactedURLs) for f in http.filters):
+            http.addFilter(_RedactedURLs())
+
+
+class _RedactedURLs(logging.Filter):
+    """The HTTP clients log each request's URL, with any user:password it carries: masked here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from utils.config import redact_url
+
+        record.msg, record.args = redact_url(record.getMessage()), ()
+        return True
 
 
 def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
