@@ -81,7 +81,7 @@ def sample_blocks(samples: list[dict], max_chars: int) -> list[tuple]:
 
 def samples_latex(samples: list[dict], max_chars: int, reward: str, seed: int) -> str:
     """One small table per example; needs no LaTeX package. The text column takes what the label and
-    the reward (at most 3.5em) leave of \linewidth, so a table fits one column of a two-column paper."""
+    the reward (at most 3.5em) leave of \\linewidth, so a table fits one column of a two-column paper."""
     lines = [f"% {len(samples)} sample rewrites drawn by visualize.py with seed {seed}; rewards from "
              f"{latex_escape(reward)}. Texts longer than {max_chars} characters are cut.", ""]
     for sample in samples:
