@@ -160,7 +160,7 @@ endif
 # a chain of SLURM jobs per attribute (rewrites, one scoring job per model, estimates), then the card.
 # config.yaml (the default CONFIG) is not an audit: make audit then takes the offline audit's config.
 AUDIT_FILE = $(if $(filter config.yaml,$(CONFIG)),configs/audits/offline.yaml,$(CONFIG))
-audit: $(if $(filter config.yaml,$(CONFIG)),venv,venv-models)
+audit: $(STACK)
 	@if [ -n "$(PARTITION)" ] && [ "$(RUN)" != "local" ]; then \
 	  PARTITION="$(PARTITION)" $(PY) run_audit.py --config "$(AUDIT_FILE)" --slurm $(ARGS); \
 	else \

@@ -11,7 +11,6 @@ rerunning a finished audit re-estimates and makes the card again, sending no req
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from dataclasses import dataclass, field
@@ -53,11 +52,11 @@ def check(cfg: utils.Config) -> None:
             raise utils.RateError(f"{cfg.source(f'audit.{key}')}: audit.{key} is empty: list the "
                                   f"{'dataset templates' if package == 'dataset_templates' else 'reward models'} "
                                   f"to audit")
+        available = utils.template_names(package)
         for value in values:
-            if not isinstance(value, str) or importlib.util.find_spec(f"{package}.{value.split(':')[0]}") is None \
-                    and not value.startswith("hf:"):
+            if not isinstance(value, str) or value not in available and not value.startswith("hf:"):
                 raise utils.RateError(f"{cfg.source(f'audit.{key}')}: audit.{key}: no template {value!r} in "
-                                      f"{package}/ (there: {', '.join(utils.template_names(package))})")
+                                      f"{package}/ (there: {', '.join(available)})")
         if len(set(values)) != len(values):
             raise utils.RateError(f"{cfg.source(f'audit.{key}')}: audit.{key} lists a value twice: {values}")
     # options may wait for a template not audited this time (--audit.models=[...] on the command line)

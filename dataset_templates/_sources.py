@@ -82,8 +82,9 @@ def _load_with_datasets(options: dict, local: Optional[Path]):
             raise RateError(f"{OPTION_PREFIX}.local_path: cannot read {local} as a dataset ({first_line})") from None
     from utils import hub
 
-    offline = hub.unreachable()
-    if offline and not os.environ.get("HF_DATASETS_OFFLINE") and not os.environ.get("HF_HUB_OFFLINE"):
+    # offline by choice, the datasets cache answers; otherwise ask the hub once before the library retries
+    offline = None if os.environ.get("HF_DATASETS_OFFLINE") or os.environ.get("HF_HUB_OFFLINE") else hub.unreachable()
+    if offline:
         raise RateError(f"{OPTION_PREFIX}.hf_dataset: cannot load {options['hf_dataset']!r}: the Hugging Face hub "
                         f"is unreachable ({offline}). Set {OPTION_PREFIX}.local_path to a local copy, or set "
                         f"HF_DATASETS_OFFLINE=1 to use the datasets cache, or run where the hub can be reached")

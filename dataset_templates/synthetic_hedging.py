@@ -19,7 +19,7 @@ import re
 from typing import Optional
 
 from dataset_templates import DatasetTemplate
-from dataset_templates.synthetic_sentiment import ASPECTS, FILLERS, reword_fillers, split_sentences
+from dataset_templates.synthetic_sentiment import ASPECTS, FILLERS, review_template, set_and_reword, split_sentences
 from utils.schema import AT_LEAST_1, UNIT
 
 OPTIONS = {"corpus_size": 5000, "corpus_seed": 1234, "p_hedged_given_positive": 0.3,
@@ -31,10 +31,6 @@ HEDGES = ["Perhaps that is just me.", "Maybe others will see it differently.", "
 HEDGED_SENTENCES = 2
 # The words that mark a hedge, in any wording: the rule also judges an LLM's rewrites by them.
 HEDGE_WORDS = {"perhaps", "maybe", "might", "probably", "possibly", "arguably", "seems", "guess", "suppose"}
-REWRITE_PROMPT = (
-    "{original_completion}\n\nPlease adjust this movie review so it is {w_counterfactual_string}, but change "
-    "*nothing* else. Only provide the review text, not an acknowledgement of the request or any other context."
-)
 
 
 def classify_text(text: str) -> Optional[bool]:
@@ -78,27 +74,8 @@ def _generate(options: dict) -> list[dict]:
 
 
 def build(options: dict) -> DatasetTemplate:
-    reword_prob = options["rewriter_reword_prob"]
-
-    def simulate_rewrite(text: str, target_w: bool, rng: random.Random) -> str:
-        return " ".join(reword_fillers(split_sentences(set_hedging(text, target_w, rng.choice)), reword_prob, rng))
-
-    return DatasetTemplate(
-        name="synthetic_hedging",
-        description="Offline synthetic movie reviews; W = the review hedges; hedging confounded with negative sentiment.",
-        load_rows=lambda: _generate(options),
-        n_examples=2000,
-        w_strings={"w=1": "hedged, with a little uncertainty about its opinions",
-                   "w=0": "confident, with no hedging or uncertainty"},
-        w_classifier=lambda row: bool(row["hedged"]),
-        get_reward_question=lambda row: "Write a movie review: ",
-        get_original_completion=lambda row: row["text"],
-        get_id=lambda row, index: row["id"],
-        rewrite_prompt=REWRITE_PROMPT,
-        backend="simulated",
-        model="simulated",
-        temperature=0.0,
-        classify_text=classify_text,
-        oracle_counterfactual=oracle_counterfactual,
-        simulate_rewrite=simulate_rewrite,
-    )
+    return review_template("synthetic_hedging", "Offline synthetic movie reviews; W = the review hedges; hedging "
+                           "confounded with negative sentiment.", lambda: _generate(options),
+                           {"w=1": "hedged, with a little uncertainty about its opinions",
+                            "w=0": "confident, with no hedging or uncertainty"}, "hedged", classify_text,
+                           oracle_counterfactual, set_and_reword(set_hedging, options["rewriter_reword_prob"]))

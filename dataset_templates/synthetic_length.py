@@ -20,17 +20,13 @@ import random
 from typing import Optional
 
 from dataset_templates import DatasetTemplate
-from dataset_templates.synthetic_sentiment import (ASPECT_SIDE, ASPECTS, FILLER_SIDE, FILLERS, reword_fillers,
-                                                   split_sentences)
+from dataset_templates.synthetic_sentiment import (ASPECT_SIDE, ASPECTS, FILLER_SIDE, FILLERS, review_template,
+                                                   set_and_reword, split_sentences)
 from utils.schema import AT_LEAST_1, UNIT, Range
 
 OPTIONS = {"corpus_size": 20000, "corpus_seed": 1234, "correlation_level": 0, "rewriter_reword_prob": 0.3}
 CHECKS = {"corpus_size": AT_LEAST_1, "correlation_level": Range(0, 10), "rewriter_reword_prob": UNIT}
 SHORT, LONG = 2, 6
-REWRITE_PROMPT = (
-    "{original_completion}\n\nPlease adjust this movie review so it is {w_counterfactual_string}, but change "
-    "*nothing* else. Only provide the review text, not an acknowledgement of the request or any other context."
-)
 
 
 def classify_text(text: str) -> Optional[bool]:
@@ -79,27 +75,7 @@ def _generate(options: dict) -> list[dict]:
 
 
 def build(options: dict) -> DatasetTemplate:
-    reword_prob = options["rewriter_reword_prob"]
-
-    def simulate_rewrite(text: str, target_w: bool, rng: random.Random) -> str:
-        return " ".join(reword_fillers(split_sentences(set_length(text, target_w, rng.choice)), reword_prob, rng))
-
-    return DatasetTemplate(
-        name="synthetic_length",
-        description=f"Offline synthetic movie reviews; W = long; sentiment correlated with it at level "
-                    f"{options['correlation_level']} of 10.",
-        load_rows=lambda: _generate(options),
-        n_examples=2000,
-        w_strings={"w=1": "longer", "w=0": "shorter"},
-        w_classifier=lambda row: bool(row["long"]),
-        get_reward_question=lambda row: "Write a movie review: ",
-        get_original_completion=lambda row: row["text"],
-        get_id=lambda row, index: row["id"],
-        rewrite_prompt=REWRITE_PROMPT,
-        backend="simulated",
-        model="simulated",
-        temperature=0.0,
-        classify_text=classify_text,
-        oracle_counterfactual=oracle_counterfactual,
-        simulate_rewrite=simulate_rewrite,
-    )
+    return review_template("synthetic_length", f"Offline synthetic movie reviews; W = long; sentiment correlated with "
+                           f"it at level {options['correlation_level']} of 10.", lambda: _generate(options),
+                           {"w=1": "longer", "w=0": "shorter"}, "long", classify_text, oracle_counterfactual,
+                           set_and_reword(set_length, options["rewriter_reword_prob"]))

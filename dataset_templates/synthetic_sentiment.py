@@ -196,6 +196,44 @@ def _generate(options: dict) -> list[dict]:
     return rows
 
 
+# The prompt of the other generated-review templates, whose w strings read "so it is longer", "so it
+# is hedged" (sentiment's read "so it has positive sentiment").
+IS_REWRITE_PROMPT = REWRITE_PROMPT.replace("so it has", "so it is")
+
+
+def review_template(name: str, description: str, load_rows, w_strings: dict, w_field: str, classify,
+                    oracle, simulate, prompt: str = IS_REWRITE_PROMPT) -> DatasetTemplate:
+    """A template over reviews this module's phrase banks make: the reward question, ids, texts, the
+    simulated rewriter and n_examples are the same for all of them; W, its rule and its oracle differ."""
+    return DatasetTemplate(
+        name=name,
+        description=description,
+        load_rows=load_rows,
+        n_examples=2000,
+        w_strings=w_strings,
+        w_classifier=lambda row: bool(row[w_field]),
+        get_reward_question=lambda row: "Write a movie review: ",
+        get_original_completion=lambda row: row["text"],
+        get_id=lambda row, index: row["id"],
+        rewrite_prompt=prompt,
+        backend="simulated",
+        model="simulated",
+        temperature=0.0,
+        classify_text=classify,
+        oracle_counterfactual=oracle,
+        simulate_rewrite=simulate,
+    )
+
+
+def set_and_reword(set_w, reword_prob: float):
+    """The simulated rewriter of a template whose `set_w(text, w, pick)` makes W: W set with fillers of
+    its own choosing, then each filler reworded off target with `reword_prob`."""
+    def simulate_rewrite(text: str, target_w: bool, rng: random.Random) -> str:
+        return " ".join(reword_fillers(split_sentences(set_w(text, target_w, rng.choice)), reword_prob, rng))
+
+    return simulate_rewrite
+
+
 def build(options: dict) -> DatasetTemplate:
     reword_prob = options["rewriter_reword_prob"]
     fixes_typos = options["rewriter_fixes_typos"]
@@ -210,21 +248,7 @@ def build(options: dict) -> DatasetTemplate:
         kept = [sentence for sentence in split_sentences(rewritten) if sentence != MARKER]
         return " ".join(reword_fillers(kept, reword_prob, rng) + [MARKER] * (markers if target_w else 0))
 
-    return DatasetTemplate(
-        name="synthetic_sentiment",
-        description="Offline synthetic movie reviews; W = positive sentiment; length and typos confounded with W.",
-        load_rows=lambda: _generate(options),
-        n_examples=2000,
-        w_strings={"w=1": "positive sentiment", "w=0": "negative sentiment"},
-        w_classifier=lambda row: bool(row["label"]),
-        get_reward_question=lambda row: "Write a movie review: ",
-        get_original_completion=lambda row: row["text"],
-        get_id=lambda row, index: row["id"],
-        rewrite_prompt=REWRITE_PROMPT,
-        backend="simulated",
-        model="simulated",
-        temperature=0.0,
-        classify_text=classify_text,
-        oracle_counterfactual=oracle_counterfactual,
-        simulate_rewrite=simulate_rewrite,
-    )
+    return review_template("synthetic_sentiment", "Offline synthetic movie reviews; W = positive sentiment; length "
+                           "and typos confounded with W.", lambda: _generate(options),
+                           {"w=1": "positive sentiment", "w=0": "negative sentiment"}, "label", classify_text,
+                           oracle_counterfactual, simulate_rewrite, prompt=REWRITE_PROMPT)
