@@ -29,53 +29,15 @@ import logging
 import sys
 from collections import Counter
 
+from dataset_templates._rewrites import REWRITE, REWRITTEN_REWRITE, first_requests, make_record, rewrite_twice
 from dataset_templates._sampling import Example, classify_rows, sample
 import judges
 from judges import changes as judge_changes
 from judges import efficacy as judge_efficacy
 import utils
-from rewriters import RewriteRequest, RewriteResult
+from rewriters import RewriteRequest
 
 logger = logging.getLogger(__name__)
-
-REWRITE, REWRITTEN_REWRITE = "rewrite", "rewritten rewrite"
-
-
-def first_requests(examples: list[Example], template) -> list[RewriteRequest]:
-    return [RewriteRequest(f"{ex.id}:{REWRITE}", template.prompt_for(ex.original, not ex.w), ex.original, not ex.w)
-            for ex in examples]
-
-
-def checked(results: dict[str, RewriteResult], requests: list[RewriteRequest], template) -> dict[str, RewriteResult]:
-    """The template's own check of a rewrite against its input (e.g. ELI5: a question stays a
-    question), turning a rewrite that fails it into a recorded failure."""
-    if template.rewrite_check is None:
-        return results
-    out = dict(results)
-    for request in requests:
-        result = results[request.custom_id]
-        reason = template.rewrite_check(request.text, result.text) if result.ok else None
-        if reason:
-            out[request.custom_id] = RewriteResult(result.custom_id, None, f"did not follow the prompt: {reason}",
-                                                   result.usage, result.finish_reason, result.cached)
-    return out
-
-
-def rewrite_twice(examples: list[Example], template, backend) -> dict[str, RewriteResult]:
-    """Both rewrite passes. The second pass only rewrites successful first rewrites."""
-    requests = first_requests(examples, template)
-    # each round's bar says which it counts: a resumed run may show a full first bar and an empty second
-    first = checked(backend.rewrite(requests, desc="round 1 of 2, rewrites"), requests, template)
-    second_requests = []
-    for ex in examples:
-        result = first[f"{ex.id}:{REWRITE}"]
-        if result.ok:
-            second_requests.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}",
-                                                  template.prompt_for(result.text, ex.w), result.text, ex.w))
-    second = checked(backend.rewrite(second_requests, desc="round 2 of 2, rewritten rewrites"), second_requests,
-                     template)
-    return {**first, **second}
-
 
 def judge_originals(judge, examples: list[Example], cfg) -> dict[str, dict]:
     """The judge's verdicts on the originals, by example id, before any rewrite is asked for: the
@@ -103,29 +65,6 @@ def judge_completions(judge, records: list[dict], keys: tuple[str, ...], desc: s
             found = verdicts.get(f"{record['id']}:{key}")
             if found is not None:
                 record.setdefault("judge", {})[key] = found.as_record()
-
-
-def make_record(ex: Example, results: dict, template) -> dict:
-    completions: dict = {"original": ex.original}
-    failures = {}
-    for key in (REWRITE, REWRITTEN_REWRITE):
-        result = results.get(f"{ex.id}:{key}")
-        completions[key] = result.text if result and result.ok else None
-        if result is None:
-            failures[key] = "not attempted: the rewrite failed"
-        elif not result.ok:
-            failures[key] = result.failure
-    if template.oracle_counterfactual is not None:
-        completions[utils.ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
-    record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
-    if ex.cluster is not None:
-        record["cluster"] = ex.cluster
-    if failures:
-        record["failures"] = failures
-    measured = judge_changes.changes(ex.original, completions[REWRITE], completions[REWRITTEN_REWRITE])
-    if measured:
-        record["changes"] = measured
-    return record
 
 
 def count_outcomes(records: list[dict]) -> dict:

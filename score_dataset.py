@@ -134,14 +134,13 @@ def prepare_models(cfg: utils.Config, values: list[str]) -> list[tuple[str, obje
 
 
 def engine_settings(cfg: utils.Config, model) -> tuple[int, int]:
-    """The token budget and text cap per forward pass; a null budget is chosen by device."""
-    from scoring import engine as scoring_engine
+    """The token budget and text cap per forward pass; a null budget is chosen by device, on a GPU
+    from the model's size and the device's memory (scoring/budget.py)."""
+    from scoring import budget
 
     section = cfg["scoring"]
-    device = ((model.info or {}).get("device") or "cpu").split(":")[0]
-    auto = scoring_engine.AUTO_BATCH_TOKENS
-    budget = section["max_batch_tokens"] or auto.get(device, auto["cpu"])
-    return budget, section["batch_size"]
+    return budget.engine_settings(model, section["max_batch_tokens"], section["batch_size"],
+                                  texts_set="scoring.batch_size" in cfg.sources)
 
 
 def complete(records: list[dict], reward_key: str) -> bool:

@@ -42,6 +42,7 @@ import utils
 effects_contrasts = utils.lazy_import("estimation.contrasts")
 effects_gate = utils.lazy_import("estimation.gate")
 effects_inputs = utils.lazy_import("estimation.inputs")
+effects_reader = utils.lazy_import("estimation.reader")
 effects_results = utils.lazy_import("estimation.results")
 effects_tables = utils.lazy_import("reporting.tables")
 
@@ -78,7 +79,11 @@ def plan_inputs(cfg, dataset: str, score: str) -> list[dict]:
     sources = effects_inputs.resolve_sources(cfg, dataset, score)
     plans, labels = [], set()
     for source in sources:
-        records = utils.read_records(source, texts=False)  # rewards and verdicts: the texts are most of the memory
+        # rewards and verdicts as columns, the texts never held: a scored file's texts are most of its bytes
+        wanted = None if section["reward_key"] is None else [*effects_inputs.as_list(
+            section["reward_key"], "effects.reward_key", cfg), *([placebo] if placebo else [])]
+        records = effects_reader.read(source, (section["w_original_key"], section["w_counterfactual_key"],
+                                               section["w_rewritten_rewrite_key"]), (effects_inputs.ORACLE,), wanted)
         keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source,
                                                placebo)
         label, model = (dataset, score) if len(sources) == 1 else effects_inputs.describe_source(source, dataset, score)

@@ -1,98 +1,267 @@
-"""Benchmark: every estimator of treatment_effects.py on 1,000,000 examples, vectorised, against a
-straightforward per-example Python loop in the original RATE code's style (issue #3, point 7).
+"""Benchmark: phase 3 (treatment_effects.py) on 1,000,000 scored records against the floor, a minimal
+orjson + numpy script that reads the same file and computes the same estimates (issue #17, point 1).
 
-Both sides compute the same numbers (asserted): naive with its Welch SE; single rewrite and RATE for
-ATE, ATT and ATU with paired SEs; RATE's unpaired SEs; reward_std; the rewrite effects and their
-asymmetry; and a t interval and p-value for each. Both start from columns already in memory (numpy
-arrays for the vectorised code, Python lists for the loop): reading the records is common to both and
-timed on its own line. Then the same estimates with every example in a cluster of 5 (CR1 SEs, issue #13: under 5 s at
-1,000,000 examples). A last line times the optional studentized bootstrap at a typical run's size.
+Records have a real scored file's shape (about 1.6 KB: id, W, reward question, four completion texts,
+the rewriter's changes, the judge's verdicts, two reward models), written once to --workdir. The
+floor parses every line with orjson, keeps W, the three rewards of one model and each id once (a
+repeated id would count an example twice, so any correct reader must look), and computes the naive
+and RATE estimates with their SEs. Phase 3 is the real script run as a user runs it, with its
+defaults (judge efficacy, clusters, effect sizes, placebo off, every output written). Each runs in
+its own process, alternately, --repeats times; CPU seconds (user + system) and peak memory (max RSS)
+come from the kernel's accounting of that process (os.wait4); the CPU ratio is the median of the
+ratios of runs made back to back, the memory ratio that of the medians. The
+estimates of both are checked equal to 1e-12. A third process times the stages of each side in turn:
+read (iterating the lines), parse (orjson for the floor; the typed decoder and the columns for the
+phase), arrays (the floor's extraction; the phase's drops, efficacy and clusters), statistics, and
+the sha256 of the input that the phase's sidecar records (taken from the blocks it reads, no second
+pass; the floor keeps no provenance).
+
+Last, the estimators alone on n simulated examples already in memory: every estimator, SE, interval
+and diagnostic vectorised (estimation/results.py) against a per-example Python loop in the original
+code's style (estimation/reference.py, same numbers asserted), and with every example in a cluster of
+5 (CR1 SEs; target under 5 s at 1,000,000 examples).
 
 Usage:
-    .venv/bin/python bench/bench_effects.py [--n 1000000] [--repeats 3] [--records] [--bootstrap 1000]
+    .venv/bin/python bench/bench_effects.py [--n 1000000] [--repeats 3] [--workdir /tmp/rate_bench_effects]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
+import os
+import statistics
+import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
-import numpy as np
+REPO = Path(__file__).resolve().parent.parent
+TARGET_CPU, TARGET_MEMORY = 1.5, 1.3
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+FLOOR = r'''
+import sys, time, json, orjson, numpy as np
+path, reward_key, stages = sys.argv[1], sys.argv[2], sys.argv[3] == "stages"
+def run(parse, extract):
+    w, y, r, rr, seen = [], [], [], [], set()
+    with open(path, "rb") as handle:
+        for line in handle:
+            if parse:
+                record = orjson.loads(line)
+                if extract:
+                    identifier = record["id"]
+                    if identifier in seen:
+                        raise SystemExit(f"id {identifier} twice")
+                    seen.add(identifier)
+                    rewards = record[reward_key]
+                    w.append(record["w_original"]); y.append(rewards["original"])
+                    r.append(rewards["rewrite"]); rr.append(rewards["rewritten rewrite"])
+    return np.array(w, bool), np.array(y), np.array(r), np.array(rr)
+def estimate(w, y, r, rr):
+    d = np.where(w, rr - r, r - rr)
+    out = {}
+    for name, mask in (("ATE", np.ones_like(w)), ("ATT", w), ("ATU", ~w)):
+        out[name] = (float(d[mask].mean()), float(d[mask].std(ddof=1) / np.sqrt(mask.sum())))
+    out["naive"] = (float(y[w].mean() - y[~w].mean()),
+                    float(np.sqrt(y[w].var(ddof=1) / w.sum() + y[~w].var(ddof=1) / (~w).sum())))
+    return out
+if stages:
+    times = {}
+    for name, parse, extract in (("read", False, False), ("parse", True, False), ("arrays", True, True)):
+        start = time.process_time(); arrays = run(parse, extract); times[name] = time.process_time() - start
+    start = time.process_time(); estimate(*arrays); times["statistics"] = time.process_time() - start
+    times["arrays"] -= times["parse"]; times["parse"] -= times["read"]
+    print(json.dumps(times))
+else:
+    print(json.dumps(estimate(*run(True, True))))
+'''
 
-from estimation import bootstrap as effects_bootstrap  # noqa: E402
-from estimation import inputs as effects_inputs  # noqa: E402
-from estimation import results as effects_results  # noqa: E402
-from estimation import robust  # noqa: E402
-from estimation.reference import loop_estimates  # noqa: E402
+PHASE_STAGES = r'''
+import sys, time, json
+sys.path.insert(0, sys.argv[2])
+from estimation import reader, inputs, gate, results
+import treatment_effects, utils
+path, reward_key = sys.argv[1], sys.argv[3]
+cfg = utils.load_config(f"{sys.argv[2]}/config.yaml", [("effects.reward_key", reward_key), ("effects.placebo_reward_key", "null")])
+section = cfg["effects"]
+times = {}
+start = time.process_time()
+with open(path, "rb") as handle:
+    for line in handle:
+        pass
+times["read"] = time.process_time() - start
+import hashlib
+def blocks(hashing):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 23), b""):
+            if hashing:
+                digest.update(block)
+start = time.process_time()
+blocks(False)
+middle = time.process_time()
+blocks(True)
+times["hash"] = (time.process_time() - middle) - (middle - start)
+start = time.process_time()
+columns = reader.read(path, ("original", "rewrite", "rewritten rewrite"), (inputs.ORACLE,), [reward_key])
+times["parse"] = time.process_time() - start - times["read"] - times["hash"]
+start = time.process_time()
+inputs.find_reward_keys(columns, reward_key, "original", path)
+gate.assess(columns, section, "the rule")
+keys = {"original": "original", "rewrite": "rewrite", "rewritten rewrite": "rewritten rewrite"}
+inputs.check_completion_keys(columns, reward_key, keys, path)
+arrays, _, _ = inputs.reward_arrays(columns, reward_key, keys)
+labels, _ = inputs.cluster_labels(arrays, section["cluster_key"], path)
+times["arrays"] = time.process_time() - start
+start = time.process_time()
+results.estimate(arrays, section["alpha"])
+times["statistics"] = time.process_time() - start
+print(json.dumps(times))
+'''
 
 
-def simulate(n: int, seed: int = 0) -> dict:
+def make_records(path: Path, n: int, seed: int = 0) -> None:
+    """n records in a real scored file's shape, through a temporary file so a killed run leaves none."""
+    import numpy as np
+    import orjson
+
     rng = np.random.default_rng(seed)
+    words = ("the photography was gorgeous and the humor delightful it follows a family moving to a new city "
+             "the version I watched has subtitles in four languages and was shot by the coast").split()
+    texts = [" ".join(rng.choice(words, int(length))) for length in rng.integers(30, 60, 256)]
     w = rng.random(n) < 0.4
     y = rng.normal(0.5 * w, 1.0)
     r = y - np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
     rr = r + np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
-    return {"w": w, "original": y, "rewrite": r, "rewritten rewrite": rr}
+    pick = rng.integers(0, len(texts), (n, 3))
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "wb") as handle:
+        for i in range(n):
+            flag = bool(w[i])
+            record = {"id": f"review-{i}", "w_original": flag, "reward_question": "Write a movie review: ",
+                      "completions": {"original": texts[pick[i, 0]], "rewrite": texts[pick[i, 1]],
+                                      "rewritten rewrite": texts[pick[i, 2]]},
+                      "changes": {"length ratio rewrite/original": 0.7742, "length ratio rewritten rewrite/original":
+                                  1.1742, "similarity original/rewritten rewrite": 0.8333,
+                                  "similarity rewrite/rewritten rewrite": 0.6296},
+                      "judge": {"original": {"w": flag, "confidence": 1.0, "by": "rule"},
+                                "rewrite": {"w": not flag, "confidence": 1.0, "by": "rule"},
+                                "rewritten rewrite": {"w": flag, "confidence": 1.0, "by": "rule"}},
+                      "vader": {"original": float(y[i]), "rewrite": float(r[i]), "rewritten rewrite": float(rr[i])},
+                      "length": {"original": 0.27, "rewrite": 0.21, "rewritten rewrite": 0.33}}
+            handle.write(orjson.dumps(record))
+            handle.write(b"\n")
+    temporary.rename(path)
 
 
-def best_time(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+def run_child(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    # Popen.communicate reaps the child itself; wait4 must reap it to read its rusage, so wait here
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(command[:3])} failed:\n{err.decode()[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.decode()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="examples (default 1,000,000)")
-    parser.add_argument("--repeats", type=int, default=3, help="vectorised runs; the best is reported")
-    parser.add_argument("--records", action="store_true", help="also time reading n records into arrays")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples timed at n=25,000 (0: skip)")
+    parser.add_argument("--n", type=int, default=1_000_000, help="records (default 1,000,000)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each side; medians reported")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "rate_bench_effects")
     args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    data = args.workdir / f"scored_{args.n}.jsonl"
+    if not data.exists():
+        print(f"writing {args.n:,} records to {data}", flush=True)
+        make_records(data, args.n)
+    python = sys.executable
+    floor_command = [python, "-c", FLOOR, str(data), "vader", "run"]
+    floor_runs, phase_runs = [], []
+    for repeat in range(args.repeats):
+        floor_runs.append(run_child(floor_command))
+        project = tempfile.mkdtemp(prefix="bench_effects_", dir=args.workdir)
+        env = {**os.environ, "PROJECT_DIR": project}
+        phase_runs.append(run_child([python, "treatment_effects.py", "--config", "config.yaml",
+                                     f"--effects.dataset_filename={data}", "--effects.reward_key=vader",
+                                     "--effects.placebo_reward_key=null"], env))
+        if repeat == 0:
+            effects = next(p for p in Path(project, "effects").glob("*_treatment_effects_*.json")
+                           if not p.name.endswith(".meta.json"))
+            check_equal(json.loads(floor_runs[0][2]), json.loads(effects.read_text()))
+        print(f"run {repeat + 1}: floor {floor_runs[-1][0]:.2f} CPU-s {floor_runs[-1][1]:.0f} MiB; "
+              f"phase 3 {phase_runs[-1][0]:.2f} CPU-s {phase_runs[-1][1]:.0f} MiB", flush=True)
+    floor_stages = json.loads(run_child([python, "-c", FLOOR, str(data), "vader", "stages"])[2])
+    phase_stages = json.loads(run_child([python, "-c", PHASE_STAGES, str(data), str(REPO), "vader"])[2])
 
-    data = simulate(args.n)
-    vector_time, results = best_time(lambda: effects_results.estimate(data, 0.05), args.repeats)
-    columns = [data[k].tolist() for k in ("w", "original", "rewrite", "rewritten rewrite")]
-    loop_time, looped = best_time(lambda: loop_estimates(*columns), 1)
+    floor_cpu, floor_mib = (statistics.median(run[i] for run in floor_runs) for i in (0, 1))
+    phase_cpu, phase_mib = (statistics.median(run[i] for run in phase_runs) for i in (0, 1))
+    print(f"\n{args.n:,} records, {data.stat().st_size / 1e9:.2f} GB; medians of {args.repeats} alternating runs; "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'':<34}{'floor':>10}{'phase 3':>10}")
+    floor_stages["hash"] = 0.0
+    names = {"hash": "sha256 of the input (provenance)"}
+    for stage in ("read", "parse", "arrays", "statistics", "hash"):
+        print(f"  {names.get(stage, stage):<32}{floor_stages[stage]:>9.2f}s{phase_stages[stage]:>9.2f}s")
+    print(f"  {'whole run: CPU (user + system)':<32}{floor_cpu:>9.2f}s{phase_cpu:>9.2f}s   "
+          "(the stages are timed in another process; the rest is imports and outputs)")
+    print(f"  {'whole run: peak memory (max RSS)':<32}{floor_mib:>7.0f}MiB{phase_mib:>7.0f}MiB")
+    # each pair of runs was made back to back: the ratio within a pair is steadier than medians apart
+    pairs = sorted(phase[0] / floor[0] for floor, phase in zip(floor_runs, phase_runs))
+    cpu_ratio, memory_ratio = statistics.median(pairs), phase_mib / floor_mib
+    print(f"CPU ratio of each pair of runs: {', '.join(f'{ratio:.2f}' for ratio in pairs)}")
+    print(f"phase 3 / floor: CPU {cpu_ratio:.2f}x (target <= {TARGET_CPU}: {'met' if cpu_ratio <= TARGET_CPU else 'NOT met'}), "
+          f"memory {memory_ratio:.2f}x (target <= {TARGET_MEMORY}: {'met' if memory_ratio <= TARGET_MEMORY else 'NOT met'})")
+    estimators(args.n, args.repeats)
+
+
+def estimators(n: int, repeats: int) -> None:
+    import math
+    import time
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from estimation import results, robust
+    from estimation.reference import loop_estimates
+
+    rng = np.random.default_rng(0)
+    w = rng.random(n) < 0.4
+    y = rng.normal(0.5 * w, 1.0)
+    r = y - np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
+    rr = r + np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
+    data = {"w": w, "original": y, "rewrite": r, "rewritten rewrite": rr}
+
+    def best(function, times: int):
+        spent, result = [], None
+        for _ in range(times):
+            start = time.process_time()
+            result = function()
+            spent.append(time.process_time() - start)
+        return min(spent), result
+
+    vector_time, found = best(lambda: results.estimate(data, 0.05), repeats)
+    loop_time, looped = best(lambda: loop_estimates(*(data[k].tolist() for k in data)), 1)
     for key, (value, se) in looped.items():
-        assert math.isclose(results[key], value, rel_tol=1e-9, abs_tol=1e-12), key
-        assert math.isclose(results[f"{key}_stderr"], se, rel_tol=1e-9), key
+        assert math.isclose(found[key], value, rel_tol=1e-9, abs_tol=1e-12), key
+        assert math.isclose(found[f"{key}_stderr"], se, rel_tol=1e-9), key
+    labels = np.arange(n) // 5
+    cluster_time, clustered = best(lambda: results.estimate(data, 0.05, clusters=robust.from_labels(labels)), repeats)
+    print(f"\nestimators alone, {n:,} examples in memory (best of {repeats}): vectorised {vector_time:.3f} s, "
+          f"per-example loop {loop_time:.3f} s ({loop_time / vector_time:.1f}x); with "
+          f"{clustered['clusters']['clusters']:,} clusters of 5 {cluster_time:.3f} s "
+          f"(target under 5 s: {'met' if cluster_time < 5 else 'NOT met'})")
 
-    def report(label: str, seconds: float) -> None:
-        print(f"{label:<86} {seconds:7.3f} s", flush=True)
 
-    print(f"examples: {args.n:,} (W=1: {results['Y1_count']:,}), numpy {np.__version__}")
-    report(f"vectorised: every estimator, SE, t interval, p, normalised, diagnostics (best of {args.repeats})",
-           vector_time)
-    report("per-example Python loop in the original code's style, same quantities", loop_time)
-    print(f"speed-up: {loop_time / vector_time:.1f}x")
-    # Clusters of 5 examples: every SE becomes CR1 (estimation/robust.py); labels as the phase forms them.
-    labels = [f"question:{i // 5}" for i in range(args.n)]
-    cluster_time, clustered = best_time(lambda: effects_results.estimate(
-        data, 0.05, clusters=robust.from_labels(labels)), args.repeats)
-    assert clustered["clusters"]["clusters"] == (args.n + 4) // 5
-    report(f"the same with {clustered['clusters']['clusters']:,} clusters of 5 (labels to CR1, best of {args.repeats})",
-           cluster_time)
-    print(f"clusters cost: {cluster_time / vector_time:.2f}x the iid run; target under 5 s: "
-          f"{'met' if cluster_time < 5 else 'NOT met'}")
-    if args.records:
-        records = [{"w_original": bool(w), "m": {"original": y, "rewrite": r, "rewritten rewrite": rr}}
-                   for w, y, r, rr in zip(*columns)]
-        keys = {"original": "original", "rewrite": "rewrite", "rewritten rewrite": "rewritten rewrite"}
-        read_time, _ = best_time(lambda: effects_inputs.reward_arrays(records, "m", keys), 1)
-        report(f"reading {args.n:,} records into arrays (common to both, not in the ratio)", read_time)
-    if args.bootstrap:
-        small = simulate(25_000, seed=1)
-        boot_time, _ = best_time(lambda: effects_bootstrap.bootstrap_intervals(
-            small["w"], small["original"], small["rewrite"], small["rewritten rewrite"], 0.05, args.bootstrap, 0), 1)
-        report(f"studentized bootstrap, {args.bootstrap} resamples of 25,000 examples", boot_time)
+def check_equal(floor: dict, effects: dict) -> None:
+    """The floor's estimates are the phase's naive and RATE rows."""
+    rows = {(row["estimator"], row["estimand"]): row for row in effects["estimates"]}
+    for name, (estimate, se) in floor.items():
+        row = rows[("naive", "ATE") if name == "naive" else ("RATE", name)]
+        assert abs(row["estimate"] - estimate) <= 1e-12 * max(1.0, abs(estimate)), (name, row["estimate"], estimate)
+        assert abs(row["se"] - se) <= 1e-12 * max(1.0, se), (name, row["se"], se)
+
 
 if __name__ == "__main__":
     main()

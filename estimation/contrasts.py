@@ -62,7 +62,7 @@ def paired(first: dict, second: dict, alpha: float) -> list[dict]:
     if not np.array_equal(w, second["w"][b]):
         return []  # the same ids with other W: not the same examples
     labels = first.get("labels")
-    clusters = robust.from_labels([labels[i] for i in a]) if labels is not None else robust.singletons(len(a))
+    clusters = robust.from_labels(np.asarray(labels)[a]) if labels is not None else robust.singletons(len(a))
     contributions, thetas, taus = [], [], []
     for arrays, index in ((first, a), (second, b)):
         y, r, rr = (arrays[k][index] for k in ("original", "rewrite", "rewritten rewrite"))

@@ -12,6 +12,7 @@ passed the judge: the estimate is then conditional on that selection, and says s
 
 from __future__ import annotations
 
+from estimation.columns import ensure
 from estimation.inputs import rewrites_meta
 from judges import efficacy as judge_efficacy
 import utils
@@ -23,12 +24,13 @@ SELECTION = ("conditional on the selection: only examples whose rewrite and rewr
 LABEL = " (passed judge only)"
 
 
-def assess(records: list[dict], section: dict, judge: str) -> dict:
-    """The `efficacy` block of an effects file."""
+def assess(records, section: dict, judge: str) -> dict:
+    """The `efficacy` block of an effects file, from the columns of a scored file (or its records)."""
     threshold = section["min_efficacy"]
-    if not judge_efficacy.has_verdicts(records):
+    columns = ensure(records, ("original",))
+    if not columns.has_verdicts():
         return {"measured": False, "threshold": threshold, "warning": NOT_MEASURED, "rows": [], "agreement": None}
-    result = judge_efficacy.efficacy(records)
+    result = columns.efficacy()
     return {"measured": True, "judge": judge, "threshold": threshold, **result,
             "below": [judge_efficacy.row_text(row) for row in judge_efficacy.below(result, threshold)],
             "warning": judge_efficacy.warning(result, threshold, judge)}
@@ -59,20 +61,16 @@ def check(assessment: dict, section: dict, cfg, source) -> None:
                               (f" (and {len(assessment['below']) - 1} more)" if len(assessment["below"]) > 1 else ""))
 
 
-def selection_counts(records: list[dict]) -> dict:
+def selection_counts(records) -> dict:
     """Examples kept and dropped by effects.passed_judge_only, per W group (before other drops)."""
+    columns = ensure(records, ("original",))
+    passed = columns.passed()
     counts: dict = {}
-    for record in records:
-        w = utils.record_w(record)
-        if w is None:
-            continue
-        group = counts.setdefault(f"W={int(w)}", {"kept": 0, "dropped": 0})
-        group["kept" if judge_efficacy.passed(record) else "dropped"] += 1
+    for group in (1, 0):
+        members = columns.w == group
+        if members.any():
+            counts[f"W={group}"] = {"kept": int((passed & members).sum()), "dropped": int((~passed & members).sum())}
     return counts
-
-
-def keep(record: dict) -> bool:
-    return bool(judge_efficacy.passed(record))
 
 
 def judge_name(path) -> str:

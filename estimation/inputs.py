@@ -8,19 +8,17 @@ reward models (`effects.reward_key` a list); each file gets every listed key it 
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from estimation.columns import ScoredColumns, ensure
 import utils
 
 logger = logging.getLogger(__name__)
 
 ORACLE = utils.ORACLE
-NOT_REWARDS = ("completions", "failures", "judge", "changes")
 
 
 def as_list(value, dotted: str, cfg) -> list[str]:
@@ -51,13 +49,18 @@ def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
     return sources
 
 
-def reward_keys_in(records: list[dict], original_key: str) -> set[str]:
+def as_columns(records, keys=None) -> ScoredColumns:
+    """Records as columns (estimation/columns.py): phase 3 reads them so, tests may pass records."""
+    required = tuple(keys.values()) if keys else ("original",)
+    return ensure(records, [k for k in required if k != ORACLE], [ORACLE])
+
+
+def reward_keys_in(records, original_key: str) -> set[str]:
     """Keys of the per-model reward dicts: dicts holding a reward for the original completion."""
-    return {k for r in records for k, v in r.items()
-            if isinstance(v, dict) and k not in NOT_REWARDS and original_key in v}
+    return as_columns(records, {"original": original_key}).reward_keys(original_key)
 
 
-def find_reward_keys(records: list[dict], wanted: str | list | None, original_key: str, path,
+def find_reward_keys(records, wanted: str | list | None, original_key: str, path,
                      placebo: str | None = None) -> list[str]:
     """The reward keys to analyse in one file: the configured ones it holds, or its only one besides
     the placebo reward (effects.placebo_reward_key), which is analysed as a check of its own."""
@@ -78,9 +81,9 @@ def find_reward_keys(records: list[dict], wanted: str | list | None, original_ke
     return found
 
 
-def check_completion_keys(records: list[dict], reward_key: str, keys: dict[str, str], path) -> None:
+def check_completion_keys(records, reward_key: str, keys: dict[str, str], path) -> None:
     """A completion key that no record has a reward for is a config mistake, not missing data."""
-    seen = set().union(*((r.get(reward_key) or {}).keys() for r in records)) if records else set()
+    seen = as_columns(records, keys).seen(reward_key)
     names = {"original": "effects.w_original_key", "rewrite": "effects.w_counterfactual_key",
              "rewritten rewrite": "effects.w_rewritten_rewrite_key"}
     for name, key in keys.items():
@@ -89,76 +92,81 @@ def check_completion_keys(records: list[dict], reward_key: str, keys: dict[str, 
                                   f"rewards there: {sorted(seen)}")
 
 
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _group_counts(mask: np.ndarray, w: np.ndarray) -> dict[str, int]:
+    counts = {}
+    for code, group in ((1, "W=1"), (0, "W=0"), (-1, "W unknown")):
+        count = int(np.count_nonzero(mask & (w == code)))
+        if count:
+            counts[group] = count
+    return counts
 
 
-def _group(w) -> str:
-    return "W unknown" if w is None else f"W={int(w)}"
-
-
-def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
-                  keep: Callable[[dict], bool] | None = None, duplicate_ids: str = "error",
-                  source=None) -> tuple[dict, Counter, dict]:
+def reward_arrays(records, reward_key: str, keys: dict[str, str], passed_judge_only: bool = False,
+                  duplicate_ids: str = "error", source=None) -> tuple[dict, Counter, dict]:
     """Arrays of W and of each reward in `keys` (array name -> completion key) over the examples that
-    have a known W, no failed rewrite, every reward finite and, with `keep`, pass it (the
-    effects.passed_judge_only selection); with them each kept example's id, reward question and
-    `cluster` field (None where absent). Dropped examples are counted by reason, never silently; the
-    first reason that applies is the one counted. Returns (arrays, dropped by reason, dropped by
-    reason and W group).
+    have a known W, no failed rewrite, every reward finite and, with `passed_judge_only`, both rewrites
+    passed the judge (the effects.passed_judge_only selection); with them each kept example's id and
+    its reward question's and `cluster` field's codes (estimation/columns.py). Dropped examples are
+    counted by reason, never silently; the first reason that applies is the one counted. Returns
+    (arrays, dropped by reason, dropped by reason and W group).
 
     An id seen twice would count one example twice (n doubled, SE shrunk by sqrt 2): an error naming it,
     or with duplicate_ids = keep_first, its first record kept and the others dropped."""
+    columns = as_columns(records, keys)
+    n, w = columns.n, columns.w
     dropped: Counter = Counter()
-    by_group: dict[str, Counter] = {}
-    kept_w: list[bool] = []
-    kept: dict[str, list[float]] = {name: [] for name in keys}
-    ids, questions, clusters = [], [], []
-    first_line: dict = {}
+    by_group: dict[str, dict] = {}
+    undecided = np.ones(n, dtype=bool)  # no reason found yet
 
-    def drop(reason: str, w) -> None:
-        dropped[reason] += 1
-        by_group.setdefault(reason, Counter())[_group(w)] += 1
+    def drop(reason: str, mask: np.ndarray) -> None:
+        mask = mask & undecided
+        count = int(np.count_nonzero(mask))
+        if count:
+            dropped[reason] += count
+            by_group.setdefault(reason, {}).update(_group_counts(mask, w))
+            undecided[mask] = False
 
-    for line, record in enumerate(records, 1):
-        w = utils.record_w(record)
-        identifier = record.get("id")
-        if identifier is not None:
-            if identifier in first_line:
-                if duplicate_ids != "keep_first":
-                    raise utils.RateError(f"{source}: example id {identifier!r} appears twice (records "
-                                          f"{first_line[identifier]} and {line}); each example must be counted once. "
-                                          f"Set effects.duplicate_ids: keep_first to keep its first record")
-                drop("duplicate id", w)
-                continue
-            first_line[identifier] = line
-        if w is None:
-            drop("W unknown", w)
-            continue
-        if record.get("failures"):
-            drop("failed rewrite", w)
-            continue
-        if keep is not None and not keep(record):
-            drop(f"rewrites did not both pass the judge (W={int(w)})", w)
-            continue
-        rewards = record.get(reward_key) or {}
-        missing = [key for key in keys.values() if key not in rewards]
-        if missing:
-            drop(f"no reward for {', '.join(missing)}", w)
-            continue
-        bad = [key for key in keys.values() if not _finite(rewards[key])]
-        if bad:
-            drop(f"no finite reward for {', '.join(bad)}", w)
-            continue
-        kept_w.append(w)
-        for name, key in keys.items():
-            kept[name].append(float(rewards[key]))
-        ids.append(identifier if identifier is not None else f"record {line}")
-        questions.append(record.get("reward_question"))
-        clusters.append(record.get("cluster"))
-    arrays = {"w": np.asarray(kept_w, dtype=bool), **{n: np.asarray(v, dtype=float) for n, v in kept.items()},
-              "ids": ids, "questions": questions, "cluster": clusters}
-    return arrays, dropped, {reason: dict(counts) for reason, counts in by_group.items()}
+    if columns.duplicates:
+        if duplicate_ids != "keep_first":
+            later = columns.duplicates[0]
+            identifier = columns.ids[later]
+            raise utils.RateError(f"{source}: example id {identifier!r} appears twice (records "
+                                  f"{columns.ids.index(identifier) + 1} and {later + 1}); each example must be counted "
+                                  f"once. Set effects.duplicate_ids: keep_first to keep its first record")
+        repeated = np.zeros(n, dtype=bool)
+        repeated[columns.duplicates] = True
+        drop("duplicate id", repeated)
+    drop("W unknown", w < 0)
+    drop("failed rewrite", columns.failed)
+    if passed_judge_only:
+        for group in (1, 0):
+            drop(f"rewrites did not both pass the judge (W={group})", (w == group) & ~columns.passed())
+    rewards = {name: columns.rewards(reward_key, key) for name, key in keys.items()}
+    # a record lacking several rewards is counted under all it lacks, as one reason
+    for kind, test in (("no reward for", lambda values, missing: missing),
+                       ("no finite reward for", lambda values, missing: np.isnan(values))):
+        flags = {key: test(*rewards[name]) & undecided for name, key in keys.items()}
+        combined = np.zeros(n, dtype=np.int64)
+        for bit, key in enumerate(flags):
+            combined |= flags[key].astype(np.int64) << bit
+        for pattern in np.unique(combined[combined > 0]):
+            names = [key for bit, key in enumerate(flags) if pattern >> bit & 1]
+            drop(f"{kind} {', '.join(names)}", combined == pattern)
+    kept = np.flatnonzero(undecided)
+    # with every example kept, the columns themselves: a copy of each would be megabytes per million
+    pick = (lambda values: values) if len(kept) == n else (lambda values: values[kept])
+    arrays = {"w": pick(w) == 1, **{name: pick(rewards[name][0]) for name in keys},
+              "ids": _kept_ids(columns.ids, kept),
+              "question_codes": pick(columns.question_codes), "questions": columns.questions,
+              "cluster_codes": pick(columns.cluster_codes), "clusters": columns.clusters}
+    return arrays, dropped, by_group
+
+
+def _kept_ids(ids: list, kept: np.ndarray) -> list:
+    """The ids of the kept records; a record without one is named by its number."""
+    if len(kept) == len(ids) and None not in ids:
+        return ids  # every record kept: the list itself, not a copy of a million names
+    return [ids[i] if ids[i] is not None else f"record {i + 1}" for i in kept.tolist()]
 
 
 # A reward question shared by more than this share of the examples is a fixed prompt ("Write a movie
@@ -166,33 +174,53 @@ def reward_arrays(records: list[dict], reward_key: str, keys: dict[str, str],
 FIXED_PROMPT_SHARE = 0.5
 
 
-def cluster_labels(arrays: dict, cluster_key: str, source) -> tuple[list | None, dict]:
-    """One cluster label per kept example, or None when the examples are taken as independent; and how
-    the clusters were formed. effects.cluster_key: `none`; `cluster`: the records' `cluster` field (set
-    by the dataset template), required of every example; `question`: examples with the same reward
-    question; `auto`: the `cluster` field where any record has one, else the reward question, except
-    that a question shared by more than FIXED_PROMPT_SHARE of the examples is a fixed prompt whose
-    examples stay single."""
-    ids, fields, questions = arrays["ids"], arrays["cluster"], arrays["questions"]
-    if cluster_key == "none" or not ids:
+def _labelled(codes: np.ndarray, values: list, prefix: str, keep: np.ndarray | None = None) -> np.ndarray:
+    """Cluster codes from value codes, by the label each value has (f"{prefix}:{value}"); -1 where
+    the example has none or `keep` is false, for `_singletons` to fill."""
+    labels = {}
+    by_value = np.array([labels.setdefault(f"{prefix}:{value}", len(labels)) for value in values] + [-1],
+                        dtype=np.int64)
+    out = by_value[codes]  # code -1 takes the appended -1
+    if keep is not None:
+        out[~keep] = -1
+    return out
+
+
+def _singletons(codes: np.ndarray) -> np.ndarray:
+    """Every example without a cluster (-1) in a cluster of its own, after the shared ones."""
+    codes = codes.copy()
+    alone = codes < 0
+    codes[alone] = (codes.max(initial=-1) + 1) + np.arange(int(alone.sum()))
+    return codes
+
+
+def cluster_labels(arrays: dict, cluster_key: str, source) -> tuple[np.ndarray | None, dict]:
+    """One integer cluster label per kept example, or None when the examples are taken as independent;
+    and how the clusters were formed. effects.cluster_key: `none`; `cluster`: the records' `cluster`
+    field (set by the dataset template), required of every example; `question`: examples with the
+    same reward question; `auto`: the `cluster` field where any record has one, else the reward
+    question, except that a question shared by more than FIXED_PROMPT_SHARE of the examples is a
+    fixed prompt whose examples stay single."""
+    ids, fields, questions = arrays["ids"], arrays["cluster_codes"], arrays["question_codes"]
+    if cluster_key == "none" or not len(ids):
         return None, {"rule": "effects.cluster_key: none (examples independent)"}
     if cluster_key == "cluster":
-        missing = [i for i, v in zip(ids, fields) if v is None]
-        if missing:
-            raise utils.RateError(f"{source}: effects.cluster_key 'cluster': {len(missing)} examples have no "
-                                  f"'cluster' field, the first {missing[0]!r}")
-    if cluster_key == "cluster" or (cluster_key == "auto" and any(v is not None for v in fields)):
-        labels = [f"cluster:{v}" if v is not None else f"id:{i}" for i, v in zip(ids, fields)]
+        missing = np.flatnonzero(fields < 0)
+        if missing.size:
+            raise utils.RateError(f"{source}: effects.cluster_key 'cluster': {missing.size} examples have no "
+                                  f"'cluster' field, the first {ids[int(missing[0])]!r}")
+    if cluster_key == "cluster" or (cluster_key == "auto" and (fields >= 0).any()):
+        labels = _singletons(_labelled(fields, arrays["clusters"], "cluster"))
         return labels, {"rule": "the records' 'cluster' field (set by the dataset template)"}
-    counts = Counter(q for q in questions if q is not None)
-    fixed = set() if cluster_key == "question" else {
-        q for q, c in counts.items() if c > FIXED_PROMPT_SHARE * len(questions)}
-    labels = [f"id:{i}" if q is None or q in fixed else f"question:{q}" for i, q in zip(ids, questions)]
+    counts = np.bincount(questions[questions >= 0], minlength=len(arrays["questions"]))
+    fixed = np.zeros(len(counts), dtype=bool) if cluster_key == "question" else counts > FIXED_PROMPT_SHARE * len(ids)
+    labels = _singletons(_labelled(questions, arrays["questions"], "question",
+                                   keep=(questions >= 0) & ~np.append(fixed, False)[questions]))
     how = {"rule": "examples with the same reward question" + (
         "" if cluster_key == "question" else
         f"; a question shared by more than {FIXED_PROMPT_SHARE:.0%} of them is a fixed prompt, not a cluster")}
-    if fixed:
-        how["fixed_prompt"] = sorted(fixed)[0][:80]
+    if fixed.any():
+        how["fixed_prompt"] = sorted(str(arrays["questions"][i]) for i in np.flatnonzero(fixed))[0][:80]
     return labels, how
 
 

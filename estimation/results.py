@@ -11,7 +11,6 @@ import math
 import numpy as np
 
 from estimation import bootstrap as effects_bootstrap
-from estimation import gate as effects_gate
 from estimation import inputs as effects_inputs
 from estimation import robust
 from estimation import sensitivity as effects_sensitivity
@@ -270,12 +269,12 @@ def analyse(records: list[dict], reward_key: str, section: dict, source) -> tupl
     (with `clusters`) it was estimated from."""
     keys = {"original": section["w_original_key"], "rewrite": section["w_counterfactual_key"],
             "rewritten rewrite": section["w_rewritten_rewrite_key"]}
-    effects_inputs.check_completion_keys(records, reward_key, keys, source)
-    if records and all(ORACLE in (r.get(reward_key) or {}) for r in records):
+    columns = effects_inputs.as_columns(records, keys)
+    effects_inputs.check_completion_keys(columns, reward_key, keys, source)
+    if columns.n and not columns.rewards(reward_key, ORACLE)[1].any():
         keys[ORACLE] = ORACLE
-    keep = effects_gate.keep if section["passed_judge_only"] else None
-    arrays, dropped, by_group = effects_inputs.reward_arrays(records, reward_key, keys, keep, section["duplicate_ids"],
-                                                            source)
+    arrays, dropped, by_group = effects_inputs.reward_arrays(columns, reward_key, keys, section["passed_judge_only"],
+                                                            section["duplicate_ids"], source)
     if dropped:
         logger.warning("%s, reward '%s': dropped %d of %d examples: %s", source, reward_key, sum(dropped.values()),
                        len(records), by_group)

@@ -46,7 +46,9 @@ class Clusters:
 
 def from_labels(labels) -> Clusters:
     """Clusters from one label per example (any hashable values)."""
-    _, codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    labels = np.asarray(labels)
+    # integer labels (estimation/inputs.cluster_labels) need no conversion; any others compare as text
+    _, codes = np.unique(labels if labels.dtype.kind in "iu" else labels.astype(object).astype(str), return_inverse=True)
     codes = codes.reshape(-1)
     return Clusters(codes, int(codes.max()) + 1 if codes.size else 0)
 

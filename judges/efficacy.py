@@ -23,7 +23,9 @@ ROUNDS = (("first rewrite", "rewrite"), ("second rewrite", "rewritten rewrite"))
 
 
 def verdict(record: dict, key: str) -> Optional[bool]:
-    return ((record.get("judge") or {}).get(key) or {}).get("w")
+    judge = record.get("judge")
+    entry = judge.get(key) if isinstance(judge, dict) else None
+    return entry.get("w") if isinstance(entry, dict) else None
 
 
 def has_verdicts(records: list[dict]) -> bool:
@@ -43,41 +45,62 @@ def direction_name(group: bool, round_key: str) -> str:
     return f"W={int(start)}→{int(not start)}"
 
 
+def verdict_code(found) -> int:
+    """A judge's `w` as a small integer: 1 / 0 where it equals True / False (by equality, as `passed`
+    compares them, so 1 counts as True), -1 where there is none, 2 for any other value."""
+    if found is None:
+        return -1
+    if found == True:  # noqa: E712
+        return 1
+    return 0 if found == False else 2  # noqa: E712
+
+
 def efficacy(records: list[dict]) -> dict:
     """The efficacy rows, the both-passed counts per W group, and the judge's agreement."""
+    import numpy as np  # here: create_dataset.py imports this module, and its --help needs no numpy
+
+    w = np.array([-1 if record_w(r) is None else int(record_w(r)) for r in records], dtype=np.int8)
+    judged = np.array([isinstance(r.get("judge"), dict) for r in records], dtype=bool)
+    verdicts = {key: np.array([verdict_code(verdict(r, key)) for r in records], dtype=np.int8)
+                for key in ("original", "rewrite", "rewritten rewrite")}
+    listed = np.array([judged_here and "original" in r["judge"] for r, judged_here in zip(records, judged)], dtype=bool)
+    written = {key: np.array([(r.get("completions") or {}).get(key) is not None for r in records], dtype=bool)
+               for _, key in ROUNDS}
+    return efficacy_of(w, judged, verdicts, listed, written)
+
+
+def efficacy_of(w, judged, verdicts: dict, listed, written: dict) -> dict:
+    """`efficacy` from columns: W per example (1, 0, -1 unknown), whether it has a judge dict, the
+    verdict codes (verdict_code; -2 where the judge has no entry) of its three completions, whether
+    the judge lists its original, and whether its rewrite and rewritten rewrite exist (numpy arrays)."""
+    known = judged & (w >= 0)
     rows = []
     for round_name, key in ROUNDS:
         for group in (True, False):
-            judged = passed_n = undecided = 0
-            for record in records:
-                if record_w(record) is not group or not isinstance(record.get("judge"), dict):
-                    continue
-                completions = record.get("completions") or {}
-                if completions.get(key) is None:
-                    continue
-                if key == "rewritten rewrite" and verdict(record, "rewrite") != (not group):
-                    continue
-                target = (not group) if key == "rewrite" else group
-                found = verdict(record, key)
-                judged += 1
-                undecided += found is None
-                passed_n += found == target
+            examples = known & (w == int(group)) & written[key]
+            if key == "rewritten rewrite":
+                examples &= verdicts["rewrite"] == int(not group)
+            target = int(not group) if key == "rewrite" else int(group)
+            found = verdicts[key][examples]
+            judged_n, passed_n = int(examples.sum()), int((found == target).sum())
+            undecided = int((found < 0).sum())
             rows.append({"round": round_name, "direction": direction_name(group, key), "examples": f"W={int(group)}",
-                         "passed": passed_n, "judged": judged, "undecided": undecided,
-                         "share": round(passed_n / judged, 4) if judged else None})
+                         "passed": passed_n, "judged": judged_n, "undecided": undecided,
+                         "share": round(passed_n / judged_n, 4) if judged_n else None})
     both = {}
-    for group in (True, False):
-        members = [r for r in records if record_w(r) is group and isinstance(r.get("judge"), dict)]
-        if members:
-            both[f"W={int(group)}"] = {"passed": sum(bool(passed(r)) for r in members), "examples": len(members)}
-    originals = [(r, verdict(r, "original")) for r in records
-                 if record_w(r) is not None and "original" in (r.get("judge") or {})]
+    both_passed = known & (verdicts["rewrite"] == 1 - w) & (verdicts["rewritten rewrite"] == w)
+    for group in (1, 0):
+        members = known & (w == group)
+        if members.any():
+            both[f"W={group}"] = {"passed": int((both_passed & members).sum()), "examples": int(members.sum())}
+    originals = known & listed
     agreement = None
-    if originals:
-        decided = [(r, v) for r, v in originals if v is not None]
-        agree = sum(v == record_w(r) for r, v in decided)
-        agreement = {"agree": agree, "judged": len(originals), "undecided": len(originals) - len(decided),
-                     "share": round(agree / len(originals), 4)}
+    if originals.any():
+        found = verdicts["original"][originals]
+        decided = found >= 0
+        agree = int((found[decided & (found < 2)] == w[originals][decided & (found < 2)]).sum())
+        agreement = {"agree": agree, "judged": int(originals.sum()), "undecided": int((~decided).sum()),
+                     "share": round(agree / int(originals.sum()), 4)}
     return {"rows": rows, "both_passed": both, "agreement": agreement}
 
 

@@ -6,7 +6,9 @@ every pending request with exactly one call of `answer(key, {"text", "finish_rea
 "usage"[, "logprobs"]})` (what the model said) or `fail(key, reason)` (no answer: HTTP errors after
 retries, timeouts, a batch that never ran it). `answer` commits to the cache before returning, so a
 crash right after it loses nothing. `ask()` returns those raw answers (the attribute judge reads them);
-`rewrite()` turns each into a text or a failure reason.
+`rewrite()` turns each into a text or a failure reason. A backend with `pipelines = True` also takes
+what `answer` and `fail` return, (key, request) pairs to send on the same client: the follow-ups of
+`rewrite_chained` (rewriters/_ledger.py), so the second pass needs no barrier.
 
 The completion cap of a request is `rewrites.max_tokens` when set, else derived from the text to
 rewrite, `AUTO_CAP_FACTOR` x its estimated tokens + `AUTO_CAP_SLACK`: room for a rewrite three times
@@ -20,9 +22,10 @@ import logging
 from collections import Counter
 from typing import Callable, Optional
 
-from rewriters import RewriteRequest, RewriteResult
+from rewriters import Follow, RewriteRequest, RewriteResult, two_passes
 from rewriters._cache import ResponseCache, request_key
 from rewriters._failures import FailureDetector
+from rewriters._ledger import NO_ANSWER, Ledger
 from rewriters import _pricing
 from utils.schema import SCHEMA
 
@@ -101,67 +104,28 @@ class EngineBackend:
         raise NotImplementedError
 
     # -- the engine --------------------------------------------------------------------------
+    pipelines = False  # whether `send` takes follow-ups as it goes: `answer` and `fail` return them
+
     def ask(self, requests: list[RewriteRequest], desc: Optional[str] = None) -> tuple[dict, dict, set]:
         """Every request answered from the cache or sent: (answers by custom_id, failure reasons by
         custom_id, the custom_ids answered from the cache)."""
-        from tqdm import tqdm
-
-        keys = {request.custom_id: self.key(request) for request in requests}
-        answers = self.cache.get_many(keys.values())
-        cached = set(answers)
-        pending: dict[str, RewriteRequest] = {}
-        for request in requests:
-            key = keys[request.custom_id]
-            if key not in answers and key not in pending:
-                pending[key] = request  # identical requests are sent once
-        errors: dict[str, str] = {}
-        waiting = Counter(keys.values())
-        bar = tqdm(total=len(requests), desc=desc or f"{self.name} rewrites", unit="req")
-        bar.update(sum(waiting[key] for key in cached))
-        tally = Counter(cached=sum(waiting[key] for key in cached))
-
-        def show():
-            bar.set_postfix(done=tally["done"], failed=tally["failed"], cached=tally["cached"], refresh=False)
-
-        def answer(key: str, reply: dict) -> None:
-            if key in answers or key not in pending:
-                return
-            self.cache.put(key, self.cache_family(), self.model, reply)
-            answers[key] = reply
-            self.stats["answered"] += 1
-            self.count_usage(reply.get("usage"))
-            tally["done"] += waiting[key]
-            bar.update(waiting[key])
-            show()
-
-        def fail(key: str, reason: str) -> None:
-            if key in answers or key in errors or key not in pending:
-                return
-            errors[key] = reason
-            self.stats["unanswered"] += 1
-            tally["failed"] += waiting[key]
-            bar.update(waiting[key])
-            show()
-
-        show()
-        self.stats["requests"] += len(requests)
-        self.stats["cached"] += tally["cached"]
-        if pending:
-            logger.info("%s: %d requests, %d answered from the cache, %d to send", desc or self.name, len(requests),
-                        tally["cached"], len(pending))
-            try:
-                self.send(list(pending.items()), answer, fail, bar)
-            finally:
-                bar.close()
-        bar.close()
+        ledger = Ledger(self)
+        stage = ledger.stage(desc or f"{self.name} rewrites", len(requests))
+        try:
+            pending = ledger.add(requests, 0)
+            if pending:
+                logger.info("%s: %d requests, %d answered from the cache, %d to send", desc or self.name,
+                            len(requests), stage.tally["cached"], len(pending))
+                self.send(pending, ledger.answer, ledger.fail, stage.bar)
+        finally:
+            ledger.close()
         by_id, failed = {}, {}
         for request in requests:
-            key = keys[request.custom_id]
-            if key in answers:
-                by_id[request.custom_id] = answers[key]
+            if request.custom_id in ledger.replies:
+                by_id[request.custom_id] = ledger.replies[request.custom_id]
             else:
-                failed[request.custom_id] = errors.get(key, "no answer: the backend returned nothing for this request")
-        return by_id, failed, {cid for cid, key in keys.items() if key in cached}
+                failed[request.custom_id] = ledger.failures.get(request.custom_id, NO_ANSWER)
+        return by_id, failed, {request.custom_id for request in requests if request.custom_id in ledger.cached}
 
     def rewrite(self, requests: list[RewriteRequest], desc: Optional[str] = None) -> dict[str, RewriteResult]:
         answers, failed, cached = self.ask(requests, desc)
@@ -171,6 +135,25 @@ class EngineBackend:
                 results[request.custom_id] = self.judged(request, answers[request.custom_id],
                                                          request.custom_id in cached)
         return results
+
+    def rewrite_chained(self, first: list[RewriteRequest], follow: Follow, descs: tuple[str, str]) -> dict:
+        """Both passes (`rewriters.rewrite_chained`). A backend that sends while it receives gets each
+        follow-up as its first request settles, on the same client and concurrency limit; the others
+        (a batch, a local model) run the two passes one after the other."""
+        if not self.pipelines:
+            return two_passes(self, first, follow, descs)
+        ledger = Ledger(self, follow)
+        one, two = ledger.stage(descs[0], len(first), position=0), ledger.stage(descs[1], len(first), position=1)
+        try:
+            pending = ledger.add(first, 0)
+            if pending:
+                logger.info("%s: %d requests, %d answered from the cache, %d to send now; the %s follow as the "
+                            "rewrites come in", descs[0], len(first), one.tally["cached"], len(pending), descs[1])
+                self.send(pending, ledger.answer, ledger.fail, one.bar)
+        finally:
+            ledger.close()
+        logger.info("%s: %d requests, %d answered from the cache", descs[1], two.bar.total, two.tally["cached"])
+        return ledger.all_results()
 
     def judged(self, request: RewriteRequest, reply: dict, cached: bool) -> RewriteResult:
         """A model's answer as a rewrite, or as a failure when a detector rejects it."""

@@ -1,10 +1,18 @@
-"""The scoring engine of score_dataset.py: tokenise once, sort by length, batch under a token budget
-with dynamic padding, restore the input order, and checkpoint finished chunks so a crashed run
-resumes where it stopped.
+"""The scoring engine of score_dataset.py: texts are taken in chunks (`scoring.checkpoint_texts`,
+1,024 by default); each chunk is tokenised, sorted by length and cut into batches under a token
+budget with dynamic padding, scored, put back in the input order, and checkpointed, so a crashed
+run resumes where it stopped.
+
+The device is kept busy (scoring/prefetch.py): the next chunk is tokenised and its padded tensors
+built (vectorised, in pinned memory on a GPU) in a background thread while the model scores the
+current one; a template with a `scorer` (the Hugging Face ones) hands back rewards that stay on the
+device, and they are copied to the host once per chunk, just before the chunk is checkpointed,
+rather than once per batch. A template's `score_encoded` wrapped after it was built (as the tests
+inject faults) is honoured: the engine then calls the wrapper, one batch at a time.
 
 Scores do not depend on the batch: every template pads on the side its model pools from (right for
 decoder classifiers and BERT-family encoders), so a text's reward is the same alone or in any batch
-(up to float rounding, <= 1e-4 in fp32; tests/test_scoring/engine.py checks it).
+(up to float rounding, <= 1e-4 in fp32; tests/test_scoring_engine.py checks it).
 """
 
 from __future__ import annotations
@@ -15,23 +23,24 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
+from scoring import prefetch
+from scoring.budget import AUTO_BATCH_TOKENS  # noqa: F401  (the defaults by device, read by score_dataset.py)
+
 logger = logging.getLogger(__name__)
 
-# Defaults when scoring.max_batch_tokens is null. On CPU small batches of similar length are fastest
-# (bench/bench_scoring.py); on a GPU a larger budget fills the device and still fits an 8B model in
-# bfloat16 beside its weights on a 24 GiB card.
-AUTO_BATCH_TOKENS = {"cpu": 4096, "cuda": 16384}
-ENCODE_SLICE = 2048  # texts tokenised per call, to keep the tokenizer's intermediate lists small
+ENCODE_SLICE = prefetch.ENCODE_SLICE
+PREFETCH_WINDOWS = 1  # chunks made ready ahead of the one being scored (0: all in the calling thread)
 
 
 def plan_batches(lengths: Sequence[int], max_tokens: int, max_texts: int) -> list[list[int]]:
     """Group indices into batches, longest first, so that (longest in batch) x (texts in batch)
     stays within `max_tokens` and no batch holds more than `max_texts`. Longest first makes the
-    batch that needs the most memory the first one: an out-of-memory error shows at once. A text
-    longer than the budget gets a batch to itself."""
+    batch that needs the most memory the first one of its chunk: an out-of-memory error shows at
+    once. A text longer than the budget gets a batch to itself."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
@@ -61,8 +70,6 @@ def score_pairs(encode: Callable, score_encoded: Callable, questions: Sequence[s
         for i, reward in zip(batch, score_encoded([encoded[i] for i in batch])):
             rewards[i] = float(reward)
     return rewards
-
-
 @dataclass
 class ScoreStats:
     """What one model's scoring did; logged as the summary and saved in the sidecar."""
@@ -127,21 +134,35 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-def _chunks(batches: list[list[int]], chunk_texts: int) -> list[list[list[int]]]:
-    chunks, current, count = [], [], 0
-    for batch in batches:
-        current.append(batch)
-        count += len(batch)
-        if count >= chunk_texts:
-            chunks.append(current)
-            current, count = [], 0
-    return chunks + ([current] if current else [])
+def fast_scorer(model):
+    """The template's scorer when the engine may drive it directly (collate in the prefetch thread,
+    rewards left on the device), else None."""
+    scorer = getattr(model, "scorer", None)
+    if scorer is None or not all(callable(getattr(scorer, name, None)) for name in ("collate", "forward")):
+        return None
+    return scorer if model.score_encoded == getattr(scorer, "score_encoded", None) else None
+
+
+def gather(outputs: list) -> list[float]:
+    """Rewards of a chunk's batches, in order, as floats. Device tensors are joined and copied to the
+    host in one transfer: the one synchronisation of the chunk."""
+    tensors = [k for k, out in enumerate(outputs) if hasattr(out, "detach")]
+    host: dict[int, list] = {}
+    if tensors:
+        import torch
+
+        joined = torch.cat([outputs[k].detach().reshape(-1) for k in tensors]).float().cpu().tolist()
+        start = 0
+        for k in tensors:
+            host[k], start = joined[start:start + len(outputs[k])], start + len(outputs[k])
+    return [float(x) for k, out in enumerate(outputs) for x in host.get(k, out)]
 
 
 def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, max_tokens: int, max_texts: int,
-                checkpoint: Checkpoint | None = None, chunk_texts: int = 1024) -> tuple[list[float], ScoreStats]:
+                checkpoint: Checkpoint | None = None, chunk_texts: int = 1024,
+                prefetch_windows: int | None = None) -> tuple[list[float], ScoreStats]:
     """One reward per (question, completion), in the input order. Items already in `checkpoint`
-    are not scored again; every finished chunk of about `chunk_texts` texts is added to it."""
+    are not scored again; every finished chunk of `chunk_texts` texts is added to it."""
     from tqdm import tqdm
 
     n = len(completions)
@@ -154,47 +175,52 @@ def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, 
     todo = [i for i in range(n) if i not in done]
     rewards: list[float] = [done.get(i, math.nan) for i in range(n)]
     started = time.perf_counter()
+    size = max(int(chunk_texts), 1)
+    parts = [todo[k:k + size] for k in range(0, len(todo), size)]
+    depth = PREFETCH_WINDOWS if prefetch_windows is None else prefetch_windows
 
-    encoded = None
     if model.encode is not None and model.score_encoded is not None:
-        encoded = []
-        for start in tqdm(range(0, len(todo), ENCODE_SLICE), desc=f"tokenising for {model.name}", unit="slice",
-                          disable=len(todo) <= ENCODE_SLICE):
-            part = todo[start:start + ENCODE_SLICE]
-            encoded.extend(model.encode([questions[i] for i in part], [completions[i] for i in part]))
-        lengths = [len(e) for e in encoded]
-        stats.truncated = sum(e.truncated for e in encoded)
-        batches = [[todo[j] for j in batch] for batch in plan_batches(lengths, max_tokens, max_texts)]
-        by_item = dict(zip(todo, encoded))
-    else:
-        batches = [todo[k:k + max_texts] for k in range(0, len(todo), max_texts)]
+        scorer = fast_scorer(model)
+        make = partial(prefetch.tokenised_window, model.encode, scorer.collate if scorer else None, questions,
+                       completions, max_tokens=max_tokens, max_texts=max_texts)
+        forward = scorer.forward if scorer else model.score_encoded
+    else:  # raw-text models: nothing to prepare ahead
+        make = partial(prefetch.text_window, questions, completions, max_texts=max_texts)
+        forward, depth = (lambda pair: model.score_batch(*pair)), 0
 
-    with tqdm(total=len(todo), desc=f"scoring with {model.name}", unit="text", dynamic_ncols=True) as bar:
-        for chunk in _chunks(batches, max(chunk_texts, 1)):
-            rows: list[tuple[int, float]] = []
-            for batch in chunk:
-                if encoded is not None:
-                    items = [by_item[i] for i in batch]
-                    scores = model.score_encoded(items)
-                    real = sum(len(e) for e in items)
-                    stats.tokens += real
-                    stats.padded += max(len(e) for e in items) * len(items)
-                else:
-                    scores = model.score_batch([questions[i] for i in batch], [completions[i] for i in batch])
-                if len(scores) != len(batch):
-                    raise RuntimeError(f"scoring template '{model.name}' returned {len(scores)} rewards for "
+    with tqdm(total=len(todo), desc=f"scoring with {model.name}", unit="text", dynamic_ncols=True) as bar, \
+            prefetch.Windows(make, parts, depth) as windows:
+        for window in windows:
+            outputs = []
+            for k, (batch, inputs) in enumerate(zip(window.batches, window.inputs)):
+                out = forward(inputs)
+                if len(out) != len(batch):  # a tensor's length is its shape: no synchronisation
+                    raise RuntimeError(f"scoring template '{model.name}' returned {len(out)} rewards for "
                                        f"{len(batch)} texts")
-                for i, score in zip(batch, scores):
-                    rewards[i] = float(score)
-                    rows.append((i, float(score)))
+                outputs.append(out)
                 stats.batches += 1
                 bar.update(len(batch))
-                if stats.padded:
+                if window.padded:
+                    stats.tokens += window.real[k]
+                    stats.padded += window.padded[k]
                     elapsed = time.perf_counter() - started
                     bar.set_postfix_str(f"{stats.tokens / max(elapsed, 1e-9):,.0f} tok/s", refresh=False)
+            rows = [(i, score) for batch, scores in zip(window.batches, _split(gather(outputs), window.batches))
+                    for i, score in zip(batch, scores)]
+            for i, score in rows:
+                rewards[i] = score
+            stats.truncated += window.truncated
             if checkpoint is not None:
                 checkpoint.append(rows)
             stats.scored += len(rows)
     stats.seconds = time.perf_counter() - started
     stats.non_finite = sum(not math.isfinite(r) for r in rewards)
     return rewards, stats
+
+
+def _split(flat: list[float], batches: list[list[int]]) -> list[list[float]]:
+    out, start = [], 0
+    for batch in batches:
+        out.append(flat[start:start + len(batch)])
+        start += len(batch)
+    return out

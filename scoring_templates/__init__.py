@@ -48,6 +48,9 @@ class RewardModel:
     max_length: int | None = None
     info: dict | None = None  # device, dtype, attention, padding side: recorded in the sidecar
     close: Callable[[], None] | None = None
+    # The engine's fast path (scoring/engine.py): an object with `collate([Encoded]) -> inputs`,
+    # `forward(inputs) -> rewards left on the device` and `score_encoded`; optional.
+    scorer: Any = None
 
 
 def wording_noise(text: str, sd: float) -> float:

@@ -140,6 +140,8 @@ class _Scorer:
         self.model = model.to(self.device).eval()
         self.path = path
         config = model.config
+        if getattr(config, "use_cache", False):  # a key/value cache is of no use to one scoring pass
+            config.use_cache = False
         labels = getattr(config, "num_labels", 1)
         if spec.output == "logits" and not 0 <= spec.logit_index < labels:
             raise _error(f"scoring.model_options.logit_index: {spec.key}: the model has {labels} logits, "
@@ -201,25 +203,22 @@ class _Scorer:
         return [Encoded(np.asarray(x, dtype=np.int32), None if t is None else np.asarray(t, dtype=np.int8), i in longs)
                 for i, (x, t) in enumerate(zip(ids, types))]
 
-    def score_encoded(self, batch: Sequence[Encoded]) -> list[float]:
-        import numpy as np
+    def collate(self, batch: Sequence[Encoded]) -> dict:
+        """The padded host tensors of one forward pass (pinned on a GPU, for an asynchronous copy);
+        the engine builds them in its prefetch thread."""
+        from scoring.collate import pad_batch
 
+        return pad_batch(batch, self.pad_id, self.spec.padding_side,
+                         mask=self.spec.needs_attention_mask or self.spec.padding_side != "right",
+                         type_ids=self.type_ids, pad_type_id=self.pad_type_id, pin=self.device.startswith("cuda"))
+
+    def forward(self, inputs: dict):
+        """The rewards of one collated batch as a float tensor left on the device: nothing here waits
+        for the device, so the engine can queue the next batch (it copies rewards back per chunk)."""
         torch = self._torch
-        width = max(len(e) for e in batch)
-        ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        types = np.full((len(batch), width), self.pad_type_id, dtype=np.int64) if self.type_ids else None
-        for row, item in enumerate(batch):
-            span = slice(0, len(item)) if self.spec.padding_side == "right" else slice(width - len(item), width)
-            ids[row, span] = item.input_ids
-            mask[row, span] = 1
-            if types is not None and item.token_type_ids is not None:
-                types[row, span] = item.token_type_ids
-        inputs = {"input_ids": torch.from_numpy(ids).to(self.device)}
-        if self.spec.needs_attention_mask or self.spec.padding_side != "right":
-            inputs["attention_mask"] = torch.from_numpy(mask).to(self.device)
-        if types is not None:
-            inputs["token_type_ids"] = torch.from_numpy(types).to(self.device)
+        cuda = self.device.startswith("cuda")
+        rows = inputs["input_ids"].shape[0]
+        inputs = {key: value.to(self.device, non_blocking=cuda) for key, value in inputs.items()}
         with torch.inference_mode():
             output = self.model(**inputs)
         value = output.logits if self.spec.output == "logits" else getattr(output, self.spec.output, None)
@@ -228,7 +227,29 @@ class _Scorer:
         value = value.float()
         if value.dim() == 2:
             value = value[:, self.spec.logit_index]
-        return value.reshape(len(batch)).cpu().tolist()
+        return value.reshape(rows)
+
+    def score_encoded(self, batch: Sequence[Encoded]) -> list[float]:
+        return self.forward(self.collate(batch)).cpu().tolist()
+
+    def shape(self) -> dict:
+        """The model's size, for the engine's automatic token budget (scoring/budget.py)."""
+        config = self.model.config
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        heads = getattr(config, "num_attention_heads", None)
+        hidden = getattr(config, "hidden_size", None)
+        kv_heads = getattr(config, "num_key_value_heads", None)
+        head_dim = getattr(config, "head_dim", None) or (hidden // heads if hidden and heads else None)
+        return {"params": sum(p.numel() for p in self.model.parameters()), "hidden": hidden,
+                "layers": getattr(config, "num_hidden_layers", None),
+                # DistilBERT calls its feed-forward width hidden_dim
+                "intermediate": getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None),
+                "kv_dim": kv_heads * head_dim if kv_heads and head_dim else None, "dtype_bytes": self.dtype.itemsize}
+
+    def device_memory(self) -> int | None:
+        if not self.device.startswith("cuda"):
+            return None
+        return int(self._torch.cuda.get_device_properties(self._torch.device(self.device)).total_memory)
 
     def score_batch(self, questions: Sequence[str], completions: Sequence[str]) -> list[float]:
         from scoring.engine import score_pairs
@@ -252,7 +273,7 @@ def build_hf(spec: HFSpec, opts: dict, name: str | None = None) -> RewardModel:
     logger.info("%s loaded from %s: %s", name, scorer.path, scorer.info())
     return RewardModel(name=name, reward_key=opts.get("reward_key") or name, score_batch=scorer.score_batch,
                        description=spec.description, encode=scorer.encode, score_encoded=scorer.score_encoded,
-                       max_length=scorer.max_length, info=scorer.info(), close=scorer.close)
+                       max_length=scorer.max_length, info=scorer.info(), close=scorer.close, scorer=scorer)
 
 
 def spec_from_options(spec: HFSpec, opts: dict) -> HFSpec:

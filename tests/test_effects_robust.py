@@ -100,18 +100,30 @@ def test_cluster_robust_intervals_cover_where_iid_ones_do_not(per_cluster):
     assert iid_coverage < (0.93 if per_cluster == 2 else 0.87), iid_coverage
 
 
+def kept_arrays(questions: list, clusters: list) -> dict:
+    """The arrays phase 3 forms clusters from, of records with these reward questions and clusters."""
+    records = [{"id": f"e{i}", "w_original": i % 2 == 0, "reward_question": question,
+                **({"cluster": cluster} if cluster is not None else {}),
+                "m": {"original": 1.0, "rewrite": 0.0, "rewritten rewrite": 1.0}}
+               for i, (question, cluster) in enumerate(zip(questions, clusters))]
+    return effects_inputs.reward_arrays(records, "m", KEYS)[0]
+
+
 def test_a_fixed_prompt_is_not_a_cluster_but_shared_questions_are():
-    arrays = {"ids": [f"e{i}" for i in range(10)], "cluster": [None] * 10,
-              "questions": ["Write a review:"] * 8 + ["q1", "q1"]}
+    arrays = kept_arrays(["Write a review:"] * 8 + ["q1", "q1"], [None] * 10)
     labels, how = effects_inputs.cluster_labels(arrays, "auto", "f.jsonl")
     assert len(set(labels)) == 9 and labels[8] == labels[9] and how["fixed_prompt"] == "Write a review:"
     assert effects_inputs.cluster_labels(arrays, "none", "f.jsonl")[0] is None
     assert len(set(effects_inputs.cluster_labels(arrays, "question", "f.jsonl")[0])) == 2
-    arrays["cluster"] = ["a", "a"] + [None] * 8
+    arrays = kept_arrays(["Write a review:"] * 8 + ["q1", "q1"], ["a", "a"] + [None] * 8)
     labels, how = effects_inputs.cluster_labels(arrays, "auto", "f.jsonl")
-    assert len(set(labels)) == 9 and "field" in how["rule"]
+    assert len(set(labels)) == 9 and labels[0] == labels[1] and "field" in how["rule"]
     with pytest.raises(utils.RateError, match="8 examples have no 'cluster' field, the first 'e2'"):
         effects_inputs.cluster_labels(arrays, "cluster", "f.jsonl")
+    # values that print alike are one cluster, as their labels were when labels were text
+    labels, _ = effects_inputs.cluster_labels(kept_arrays(["q"] * 4, [1, "1", 2, None]), "auto",
+                                              "f.jsonl")
+    assert labels[0] == labels[1] and len(set(labels)) == 3
 
 
 # --- effect sizes ---------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w", repl
     return path
 
 
-def _json_loads():
+def json_parser():
     """orjson's parser where it is installed (3x faster on scored records: most of phase 3's time is
     parsing), else the standard library's. A line orjson refuses is read again by the standard library,
     which also takes the NaN and Infinity that Python's json writes for a reward that is not a number;
@@ -210,35 +210,57 @@ def read_records(path: Path, texts: bool = True) -> list[dict]:
     not UTF-8, not JSON, or whose records are not objects is one error naming the file (and the line,
     for JSONL)."""
     path = Path(path)
-    number = 0
-    loads = _json_loads()
     keep = (lambda record: record) if texts else _without_texts
+    if path.suffix == ".json":
+        return [keep(record) for record in _original_records(path)]
+    loads = json_parser()
+    return [keep(parse_record(path, number, line, loads)) for number, line in record_lines(path)]
+
+
+def _original_records(path: Path) -> list[dict]:
     try:
-        if path.suffix == ".json":
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(loaded, dict) and all(isinstance(v, dict) for v in loaded.values()):
-                return [keep({"id": str(key), **value}) for key, value in loaded.items()]
-            if isinstance(loaded, list) and all(isinstance(v, dict) for v in loaded):
-                return [keep(value) for value in loaded]
-            raise RateError(f"{path}: not records: expected an object of examples keyed by id, or a list of examples")
-        records = []
-        with open(path, "rb") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    record = loads(line)
-                    if not isinstance(record, dict):
-                        raise RateError(f"{path}: line {number} is not a record (a JSON object), but "
-                                        f"{type(record).__name__} {line.strip()[:40].decode('utf-8', 'replace')}")
-                    records.append(keep(record))
-        return records
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        line = f" line {number}" if path.suffix != ".json" else ""
-        raise RateError(f"{path}:{line} is not valid JSON ({exc.msg})") from None
+        raise RateError(f"{path}: is not valid JSON ({exc.msg})") from None
     except UnicodeDecodeError:
-        where = f" line {number}" if path.suffix != ".json" else ""
-        raise RateError(f"{path}:{where} is not UTF-8 text") from None
+        raise RateError(f"{path}: is not UTF-8 text") from None
     except IsADirectoryError:
         raise RateError(f"{path}: is a folder, not a file of records") from None
+    if isinstance(loaded, dict) and all(isinstance(v, dict) for v in loaded.values()):
+        return [{"id": str(key), **value} for key, value in loaded.items()]
+    if isinstance(loaded, list) and all(isinstance(v, dict) for v in loaded):
+        return loaded
+    raise RateError(f"{path}: not records: expected an object of examples keyed by id, or a list of examples")
+
+
+def open_lines(path: Path):
+    """A JSONL file opened for reading its lines as bytes; a folder is one error naming it."""
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise RateError(f"{path}: is a folder, not a file of records") from None
+
+
+def record_lines(path: Path):
+    """(line number, bytes) of every line of a JSONL file that is not blank."""
+    with open_lines(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.isspace():
+                yield number, line
+
+
+def parse_record(path: Path, number: int, line: bytes, loads=None) -> dict:
+    """One JSONL line as a record, or one error naming the file and the line."""
+    try:
+        record = (loads or json_parser())(line)
+    except json.JSONDecodeError as exc:
+        raise RateError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise RateError(f"{path}: line {number} is not UTF-8 text") from None
+    if not isinstance(record, dict):
+        raise RateError(f"{path}: line {number} is not a record (a JSON object), but "
+                        f"{type(record).__name__} {line.strip()[:40].decode('utf-8', 'replace')}")
+    return record
 
 
 def read_json(path: Path) -> Any:

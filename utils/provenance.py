@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,24 @@ VERSIONED_PACKAGES = ("numpy", "PyYAML", "vaderSentiment", "pyspellchecker", "ma
                       "torch", "transformers", "datasets", "openai", "rapidfuzz", "gguf")
 
 
+# sha256 of files a phase has already read whole, by (path, size, mtime): a sidecar names its inputs'
+# digests, and a million-record input need not be read a second time for it (estimation/reader.py)
+_DIGESTS: dict = {}
+
+
+def _identity(path: Path, stat: os.stat_result) -> tuple:
+    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def remember_sha256(path: Path, stat: os.stat_result, digest: str) -> None:
+    """The digest of `path`'s bytes as read when it had `stat`; used while the file is unchanged."""
+    _DIGESTS[_identity(path, stat)] = digest
+
+
 def sha256(path: Path) -> str:
+    known = _DIGESTS.get(_identity(path, os.stat(path)))
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
