@@ -3,7 +3,7 @@
 msgspec decodes a block of lines per call into typed structs that hold only what phase 3 uses: the
 completions' texts, most of a line's bytes, are skipped without becoming Python strings, and the
 fields arrive as attributes rather than nested dicts, which map and zip turn into columns a block at
-a time. Phase 3 reads a million records in 1.8 times the CPU of a minimal orjson + numpy script that
+a time. Phase 3 reads a million records in 1.65-1.8 times the CPU of a minimal orjson + numpy script that
 computes its estimates, and 1.3 times its memory (bench/bench_effects.py; docs/performance.md).
 
 The struct learns the file's layout: top-level keys and reward keys are not known in advance (a
