@@ -37,7 +37,7 @@ except ModuleNotFoundError:  # pragma: no cover - the light install has msgspec
 JUDGED = ("original", "rewrite", "rewritten rewrite")
 KNOWN = ("id", "w_original", "failures", "judge", "completions", "reward_question", "cluster")
 NOT_REWARDS = frozenset(("changes", *KNOWN))
-NO_ENTRY, NO_VERDICT, OTHER = -2, -1, 2
+NO_ENTRY, NO_VERDICT = -2, -1  # and 2 for any other verdict (judges/efficacy.verdict_code)
 CHUNK = 1 << 16  # records per chunk: lists of this length cost a few MB
 # bool keys first: True == 1 == 1.0 hash alike, so 1 and 1.0 find True's code, as equality would
 _VERDICTS = {True: 1, False: 0, None: NO_VERDICT, ABSENT: NO_ENTRY}
