@@ -11,7 +11,7 @@ its own process, alternately, --repeats times; CPU seconds (user + system) and p
 come from the kernel's accounting of that process (os.wait4); the CPU ratio is the median of the
 ratios of runs made back to back, the memory ratio that of the medians. The
 estimates of both are checked equal to 1e-12. A third process times the stages of each side in turn:
-read (iterating the lines), parse (orjson for the floor; the typed decoder and the columns for the
+read (the floor iterates over the file's lines; the phase reads it in blocks into one buffer), parse (orjson for the floor; the typed decoder and the columns for the
 phase), arrays (the floor's extraction; the phase's drops, efficacy and clusters), statistics, and
 the sha256 of the input that the phase's sidecar records (taken from the blocks it reads, no second
 pass; the floor keeps no provenance).
@@ -85,23 +85,19 @@ path, reward_key = sys.argv[1], sys.argv[3]
 cfg = utils.load_config(f"{sys.argv[2]}/config.yaml", [("effects.reward_key", reward_key), ("effects.placebo_reward_key", "null")])
 section = cfg["effects"]
 times = {}
-start = time.process_time()
-with open(path, "rb") as handle:
-    for line in handle:
-        pass
-times["read"] = time.process_time() - start
 import hashlib
-def blocks(hashing):
-    digest = hashlib.sha256()
+class Discard:
+    def update(self, data):
+        pass
+def blocks(digest):
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 23), b""):
-            if hashing:
-                digest.update(block)
+        for _ in reader._blocks(handle, digest):
+            pass
 start = time.process_time()
-blocks(False)
+blocks(Discard())
 middle = time.process_time()
-blocks(True)
-times["hash"] = (time.process_time() - middle) - (middle - start)
+blocks(hashlib.sha256())
+times["read"], times["hash"] = middle - start, (time.process_time() - middle) - (middle - start)
 start = time.process_time()
 columns = reader.read(path, ("original", "rewrite", "rewritten rewrite"), (inputs.ORACLE,), [reward_key])
 times["parse"] = time.process_time() - start - times["read"] - times["hash"]

@@ -122,12 +122,18 @@ class RewardColumn:
     parts: list = field(default_factory=list)  # (rows: indices or a slice, {key: (floats, missing) or None}) per chunk
     seen: set = field(default_factory=set)     # completion keys that some record rewards
 
+    joined: dict = field(default_factory=dict)  # completion key -> (values, missing) over all records
+
     def column(self, key: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        values, missing = np.full(n, np.nan), np.ones(n, dtype=bool)
-        for rows, found in self.parts:
-            if found[key] is not None:
-                values[rows], missing[rows] = found[key]
-        return values, missing
+        """Joined on first use, and its chunks let go: the columns are not held twice."""
+        if key not in self.joined:
+            values, missing = np.full(n, np.nan), np.ones(n, dtype=bool)
+            for rows, found in self.parts:
+                part = found.pop(key)
+                if part is not None:
+                    values[rows], missing[rows] = part
+            self.joined[key] = values, missing
+        return self.joined[key]
 
     def keys_seen(self) -> set[str]:
         """Every completion key that some record rewards."""
@@ -201,8 +207,9 @@ class Builder:
 
     def _duplicates(self, ids: list) -> None:
         known = [i for i in ids if i is not None and i is not ABSENT]
-        if self.seen_ids.isdisjoint(known) and len(set(known)) == len(known):
-            self.seen_ids.update(known)
+        distinct = set(known)  # a set joins and compares with the seen ids by the hashes it holds
+        if len(distinct) == len(known) and self.seen_ids.isdisjoint(distinct):
+            self.seen_ids |= distinct
             return
         for position, identifier in enumerate(ids):  # the rare chunk that repeats an id: which records
             if identifier is None or identifier is ABSENT:

@@ -2,9 +2,9 @@
 
 msgspec decodes a block of lines per call into typed structs that hold only what phase 3 uses: the
 completions' texts, most of a line's bytes, are skipped without becoming Python strings, and the
-fields arrive as attributes rather than nested dicts, which map and zip turn into columns a block at
-a time. Phase 3 reads a million records in 1.65-1.8 times the CPU of a minimal orjson + numpy script that
-computes its estimates, and 1.3 times its memory (bench/bench_effects.py; docs/performance.md).
+fields arrive as attributes rather than nested dicts, which one comprehension per field turns into
+columns a block at a time. Phase 3 on a million records takes 1.1-1.25 times the CPU of a minimal orjson + numpy script
+that computes its estimates, and 1.12 times its memory (bench/bench_effects.py; docs/performance.md).
 
 The struct learns the file's layout: top-level keys and reward keys are not known in advance (a
 reward key is a model's name), so unknown fields are refused, and a line with one is read as a plain
@@ -29,7 +29,9 @@ import utils
 
 logger = logging.getLogger(__name__)
 NULL = b"null"
-BLOCK = 1 << 23  # bytes of lines decoded in one call
+# bytes of lines decoded in one call: the structs of 1 MB of lines stay in the CPU's cache while they
+# are read off into columns; those of 8 MB did not, which cost twice the CPU (bench/bench_effects.py)
+BLOCK = 1 << 20
 
 
 def read(path: Path, required: tuple, optional: tuple = (), wanted=None) -> ScoredColumns:
@@ -52,23 +54,13 @@ def read(path: Path, required: tuple, optional: tuple = (), wanted=None) -> Scor
     try:
         with utils.files.open_lines(path) as handle:
             opened, digest = os.fstat(handle.fileno()), hashlib.sha256()
-            done, rest = 0, b""  # lines read before this block; the start of a line the last block cut
-            while True:
-                data = handle.read(BLOCK)
-                digest.update(data)  # for the sidecar, which names its inputs' digests
-                block = rest + data
-                if not block:
-                    break
-                cut = block.rfind(b"\n") + 1 if data else len(block)
-                block, rest = block[:cut], block[cut:]
-                if not block:
-                    continue  # no line ends in what was read yet: read on
+            lines = _LinesBefore(path)
+            for offset, block in _blocks(handle, digest):
                 try:
                     # one call per block of lines, not one per line; decode_lines skips blank lines
                     builder.add(layout.chunk(layout.decode_lines(block), builder))
                 except refused:
-                    _line_by_line(path, block, done, builder, layout, refused)
-                done += block.count(b"\n") + (not block.endswith(b"\n"))
+                    _line_by_line(path, bytes(block), lines.before(offset), builder, layout, refused)
             utils.provenance.remember_sha256(path, opened, digest.hexdigest())
     finally:
         if collecting:
@@ -76,6 +68,53 @@ def read(path: Path, required: tuple, optional: tuple = (), wanted=None) -> Scor
     logger.debug("%s: %d lines read as plain dicts (a new key, or a value the typed decoder refused)", path,
                  layout.untyped)
     return builder.finish()
+
+
+def _blocks(handle, digest):
+    """(offset in the file, whole lines) of an opened file, BLOCK bytes at a time, each fed to `digest`
+    (the sidecar names its inputs' sha256: no second pass). The lines are a view of one buffer that is
+    read into again, valid until the next block is asked for: a fresh bytes object per block, and the
+    copies that join a cut line to the next block, had cost more CPU than reading the file. A line
+    longer than the buffer grows it."""
+    buffer = bytearray(BLOCK)
+    view, kept, offset = memoryview(buffer), 0, 0  # kept: the start of a line the last block cut
+    while True:
+        got = handle.readinto(view[kept:])
+        digest.update(view[kept:kept + got])
+        end = kept + got
+        cut = buffer.rfind(b"\n", 0, end) + 1 if got else end
+        if got and not cut and end == len(buffer):
+            buffer = buffer + bytes(len(buffer))
+            view, kept = memoryview(buffer), end
+            continue
+        if cut:
+            yield offset, view[:cut]
+            offset += cut
+        if not got:
+            return
+        buffer[:end - cut] = buffer[cut:end]  # same length: allowed while a view is held
+        kept = end - cut
+
+
+class _LinesBefore:
+    """How many lines a file holds before a byte offset, counted only when a refused block needs its
+    line numbers (for errors that name them), reading on from the last offset asked for: counting
+    every block's lines had cost 0.9 s in a million records."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.lines = path, 0, 0
+
+    def before(self, offset: int) -> int:
+        if offset > self.offset:
+            with utils.files.open_lines(self.path) as handle:
+                handle.seek(self.offset)
+                while self.offset < offset:
+                    data = handle.read(min(BLOCK, offset - self.offset))
+                    if not data:
+                        break
+                    self.lines += data.count(b"\n")
+                    self.offset += len(data)
+        return self.lines
 
 
 def _line_by_line(path: Path, block: bytes, done: int, builder: Builder, layout: "_Layout", refused) -> None:
@@ -151,10 +190,9 @@ class _Layout:
                 self.reward_names.append((f"t{i}", key))
         self.extras = [(name, key) for (name, _, _), key in zip(reward_fields[len(self.listed):],
                                                                  sorted(self.completion_keys))]
-        # every field a chunk needs, read off each record in one C call (chunk)
-        self.fields = operator.attrgetter("k0", "k1", "k2", "k3", "k4", "k5", "k6",
-                                          *(name for name, _ in self.reward_names))
-        self.value_getters = operator.attrgetter(*(name for name, _, _ in reward_fields[:len(self.listed)]))
+        # each reward, read off a record along its whole path in one C call (_rewards)
+        self.reward_getters = {name: [operator.attrgetter(f"{name}.r{i}") for i in range(len(self.listed))]
+                               for name, _ in self.reward_names}
         record = msgspec.defstruct("Record", fields, forbid_unknown_fields=True, gc=False)
         self.decode = msgspec.json.Decoder(record).decode
         self.decode_lines = msgspec.json.Decoder(record).decode_lines
@@ -180,50 +218,74 @@ class _Layout:
         return new
 
     def chunk(self, records: list, builder: Builder) -> Chunk:
-        """A Chunk of records decoded by this layout. Built of map and zip over the records, which run in
-        C, where a comprehension per field would cost more than decoding."""
-        if not records:
+        """A Chunk of records decoded by this layout. Each field is one comprehension over the records
+        (an attribute read there is specialised by the interpreter, several times cheaper than map over
+        an attrgetter), and the common case, every record judged, written and rewarded, is tried first
+        along whole attribute paths: a null or absent field on the way raises AttributeError, and only
+        then are the fields taken apart record by record."""
+        count = len(records)
+        if not count:
             return Chunk([], [], [], [], ([], [], []), ([], []), [], [])
-        ids, w, failures, judges, completions, questions, clusters, *held = zip(*map(self.fields, records))
-        if None in judges or ABSENT in judges:
+        judged = [True] * count
+        try:
+            verdicts = ([r.k3.j0.w for r in records], [r.k3.j1.w for r in records], [r.k3.j2.w for r in records])
+        except AttributeError:
+            judges = [r.k3 for r in records]
             judged = [judge is not None and judge is not ABSENT for judge in judges]
             entries = zip(*((_JUDGE_ENTRIES(judge) if ok else _NO_JUDGE) for judge, ok in zip(judges, judged)))
+            verdicts = tuple(_verdicts(column) for column in entries)
+        try:
+            # a Raw does not compare with bytes; any text but a 2-letter one is told from null by its length
+            written = ([len(r.k4.c0) != 4 for r in records], [len(r.k4.c1) != 4 for r in records])
+        except AttributeError:
+            completions = [_NO_COMPLETIONS if c is None or c is ABSENT else c for c in [r.k4 for r in records]]
+            written = ([len(c.c0) != 4 for c in completions], [len(c.c1) != 4 for c in completions])
         else:
-            judged = [True] * len(judges)
-            entries = zip(*map(_JUDGE_ENTRIES, judges))
-        verdicts = tuple(_verdicts(column) for column in entries)
-        if None in completions or ABSENT in completions:
-            completions = [_NO_COMPLETIONS if c is None or c is ABSENT else c for c in completions]
-        # a Raw does not compare with bytes; any text but a 2-letter one is told from null by its length
-        written = tuple([len(raw) != 4 or bytes(raw) != NULL for raw in column]
-                        for column in zip(*map(_WRITTEN, completions)))
+            completions = None
+        if False in written[0] or False in written[1]:
+            completions = completions or [r.k4 for r in records]
+            for flags, getter in zip(written, (_C0, _C1)):
+                for i in [i for i, flag in enumerate(flags) if not flag]:
+                    flags[i] = bytes(getter(completions[i])) != NULL
+        return Chunk(ids=[r.k0 for r in records], w=[r.k1 for r in records], failures=[r.k2 for r in records],
+                     judged=judged, verdicts=verdicts, written=written, questions=[r.k5 for r in records],
+                     clusters=[r.k6 for r in records], rewards=self._rewards(records, builder))
+
+    def _rewards(self, records: list, builder: Builder) -> dict:
+        """Chunk.rewards: per reward key, the records holding its dict, their rewards per listed
+        completion key (of a key the run does not analyse, only of those not yet seen rewarded), and the
+        other completion keys they reward."""
         rewards = {}
-        for (_, key), found in zip(self.reward_names, held):
-            if None in found or ABSENT in found:
-                positions = [i for i, value in enumerate(found) if value is not None and value is not ABSENT]
-                found = [found[i] for i in positions]
-            else:
-                positions = range(len(found))
-            if not found:
-                continue
+        for name, key in self.reward_names:
             needed = builder.needed(key)
-            if all(needed):
-                values = list(zip(*map(self.value_getters, found))) if len(self.listed) > 1 \
-                    else [list(map(self.value_getters, found))]
-            else:  # a reward key the run does not analyse: only whether it rewards what it was not seen to
-                values = [list(map(operator.attrgetter(f"r{i}"), found)) if need else None
+            extras = [(extra, completion) for extra, completion in self.extras
+                      if completion not in builder.column(key).seen]
+            if not any(needed) and not extras:
+                continue  # nothing left to learn of a key that is not analysed
+            try:
+                values = [list(map(getter, records)) if need else None
+                          for need, getter in zip(needed, self.reward_getters[name])]
+                positions, dicts = range(len(records)), None
+            except AttributeError:  # some record has no dict (or a null) under this key
+                held = list(map(operator.attrgetter(name), records))
+                positions = [i for i, value in enumerate(held) if value is not None and value is not ABSENT]
+                if not positions:
+                    continue
+                dicts = [held[i] for i in positions]
+                values = [list(map(operator.attrgetter(f"r{i}"), dicts)) if need else None
                           for i, need in enumerate(needed)]
-            seen = builder.column(key).seen
-            others = {key for name, key in self.extras
-                      if key not in seen and any(getattr(d, name) is not ABSENT for d in found)}
+            others = set()
+            if extras:
+                dicts = dicts if dicts is not None else list(map(operator.attrgetter(name), records))
+                others = {completion for extra, completion in extras
+                          if any(getattr(d, extra) is not ABSENT for d in dicts)}
             rewards[key] = (positions, values, others)
-        return Chunk(ids=list(ids), w=list(w), failures=list(failures), judged=judged, verdicts=verdicts,
-                     written=written, questions=list(questions), clusters=list(clusters), rewards=rewards)
+        return rewards
 
 
 _JUDGE_ENTRIES = operator.attrgetter("j0", "j1", "j2")
 _NO_JUDGE = (None, None, None)
-_WRITTEN = operator.attrgetter("c0", "c1")
+_C0, _C1 = operator.attrgetter("c0"), operator.attrgetter("c1")
 _W = operator.attrgetter("w")
 
 

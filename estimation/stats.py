@@ -204,20 +204,19 @@ def t_interval(effect: Effect, alpha: float) -> tuple[np.ndarray, np.ndarray, np
     return low, high, p
 
 
+def influence(w: np.ndarray, name: str, estimand: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """One example's contribution psi to one estimator (estimation/robust.py), and the W group it
+    averages over (None: all examples). `values`: R(original) for naive, else the oriented differences."""
+    if name == "naive":
+        return robust.mean_influence(values, w)[1] - robust.mean_influence(values, ~w)[1], None
+    mask = {"ATE": None, "ATT": w, "ATU": ~w}[estimand]
+    return robust.mean_influence(values, np.ones_like(w) if mask is None else mask)[1], mask
+
+
 def influences(w: np.ndarray, series: dict[str, np.ndarray]) -> dict:
-    """Each example's contribution psi to every estimator (estimation/robust.py), and the W group the
-    estimator averages over (None: all examples). `series`: naive -> R(original), the rewrite
-    estimators -> their oriented differences."""
-    everyone = np.ones_like(w)
-    out = {}
-    for name, values in series.items():
-        if name == "naive":
-            psi = robust.mean_influence(values, w)[1] - robust.mean_influence(values, ~w)[1]
-            out.update({(name, k): (psi, None) for k in ESTIMANDS})
-            continue
-        for estimand, mask in (("ATE", everyone), ("ATT", w), ("ATU", ~w)):
-            out[(name, estimand)] = (robust.mean_influence(values, mask)[1], None if estimand == "ATE" else mask)
-    return out
+    """`influence` of every estimator of `series` (name -> its values) and every estimand."""
+    return {(name, estimand): influence(w, name, estimand, values) for name, values in series.items()
+            for estimand in ESTIMANDS}
 
 
 def clustered(effect: Effect, psi: np.ndarray, mask, clusters: robust.Clusters) -> Effect:
@@ -230,7 +229,7 @@ def compute(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, oracle:
             clusters: robust.Clusters | None = None) -> dict:
     """Every estimator, estimand and diagnostic at once. Returns
     {"effects": {(estimator, estimand): Effect}, "iid_se": {key: se}, "norm": {key: Effect of the
-    effect size}, "influence": {key: psi}, "psi_sd": .., "clusters": counts or None, "unpaired":
+    effect size}, "clusters": counts or None, "unpaired":
     {estimand: se}, "rewrite": {...}, "reward_std": sd, "n1": .., "n0": .., "truth": {estimand: value} or None}.
 
     With `clusters` of which any holds more than one example, every SE (the rewrite diagnostics' too)
@@ -245,28 +244,36 @@ def compute(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, oracle:
     effects.update({("single rewrite", k): v for k, v in paired_effects(series["single rewrite"], w).items()})
     effects.update({("RATE", k): v for k, v in paired_effects(series["RATE"], w).items()})
     iid_se = {key: effect.se for key, effect in effects.items()}
-    psi = influences(w, series)
     rewrite = rewrite_effects(w, y, rr)
     counts = None
     if not clusters.trivial:
-        effects = {key: clustered(effect, *psi[key], clusters) for key, effect in effects.items()}
-        change = influences(w, {"naive": rr - y, "paired": rr - y})
-        rewrite = {"W=1": clustered(rewrite["W=1"], *change[("paired", "ATT")], clusters),
-                   "W=0": clustered(rewrite["W=0"], *change[("paired", "ATU")], clusters),
-                   "asymmetry": clustered(rewrite["asymmetry"], *change[("naive", "ATE")], clusters)}
+        change = rr - y
+        rewrite = {"W=1": clustered(rewrite["W=1"], *influence(w, "paired", "ATT", change), clusters),
+                   "W=0": clustered(rewrite["W=0"], *influence(w, "paired", "ATU", change), clusters),
+                   "asymmetry": clustered(rewrite["asymmetry"], *influence(w, "naive", "ATE", change), clusters)}
+        del change
         counts = {"clusters": clusters.count, "W=1": robust.present(w, clusters), "W=0": robust.present(~w, clusters),
                   "largest": clusters.largest()}
     std = pooled_sd(original)
     _, psi_sd = robust.sd_influence(y, w)
     norm = {}
-    for key, effect in effects.items():
+    # each estimator's influence made when it is used and let go: held all at once, the nine of them
+    # were most of phase 3's peak memory at a million examples
+    naive = influence(w, "naive", "ATE", y)  # one influence for naive's three estimands
+    for key in list(effects):
+        psi, mask = naive if key[0] == "naive" else influence(w, *key, series[key[0]])
+        if not clusters.trivial:
+            effects[key] = clustered(effects[key], psi, mask, clusters)
+        effect = effects[key]
         with np.errstate(invalid="ignore", divide="ignore"):
             theta = effect.estimate / std
-        norm[key] = Effect(theta, robust.effect_size_se(effect.se, theta, std, psi[key][0], psi_sd, clusters), effect.df)
+        norm[key] = Effect(theta, robust.effect_size_se(effect.se, theta, std, psi, psi_sd, clusters), effect.df)
+        del psi
+    del naive
     truth = None
     if oracle is not None:
         truth = {k: v.estimate for k, v in paired_effects(oriented(w, y, oracle), w).items()}
     n1 = w.sum(axis=-1)
-    return {"effects": effects, "iid_se": iid_se, "norm": norm, "influence": {k: v[0] for k, v in psi.items()},
-            "psi_sd": psi_sd, "clusters": counts, "unpaired": unpaired_rate_ses(w, r, rr), "rewrite": rewrite,
+    return {"effects": effects, "iid_se": iid_se, "norm": norm, "clusters": counts,
+            "unpaired": unpaired_rate_ses(w, r, rr), "rewrite": rewrite,
             "reward_std": std, "n1": n1, "n0": n - n1, "truth": truth}

@@ -96,9 +96,11 @@ def same_columns(a: effects_columns.ScoredColumns, b: effects_columns.ScoredColu
             assert np.array_equal(ma, mb) and np.array_equal(va, vb, equal_nan=True), (reward_key, completion)
 
 
-@pytest.mark.parametrize("block", [150, 1 << 23])
+@pytest.mark.parametrize("block", [150, 2_000, 1 << 20])
 def test_the_typed_reader_gives_the_columns_of_the_plain_records(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(effects_reader, "BLOCK", block)  # 150 bytes: blocks cut lines anywhere
+    # 150 bytes: every line longer than the buffer, which grows; 2,000: blocks of a few lines, some
+    # decoded whole with nulls and absent fields in them; 1 MB: the file in one block
+    monkeypatch.setattr(effects_reader, "BLOCK", block)
     path = write(tmp_path / "scored.jsonl", awkward_lines())
     records = utils.read_records(path, texts=False)
     typed = effects_reader.read(path, REQUIRED, OPTIONAL)
@@ -140,6 +142,11 @@ def test_bad_lines_are_one_error_naming_the_line_across_blocks(tmp_path, monkeyp
         path = write(tmp_path / "bad.jsonl", lines[:4] + [bad] + lines[4:])
         with pytest.raises(utils.RateError, match=message):
             effects_reader.read(path, REQUIRED)
+    # lines are counted only when a block is refused, blank ones included, over blocks decoded whole
+    monkeypatch.setattr(effects_reader, "BLOCK", 1_000)
+    path = write(tmp_path / "blank.jsonl", lines[:3] + ["", "  "] + lines[3:5] + ["", "{not json"] + lines[5:])
+    with pytest.raises(utils.RateError, match="line 9 is not valid JSON"):
+        effects_reader.read(path, REQUIRED)
     path = tmp_path / "latin.jsonl"
     path.write_bytes(("\n".join(lines[:2]) + "\n").encode() + b'{"id": "\xe9"}\n')
     with pytest.raises(utils.RateError, match="line 3 is not UTF-8"):

@@ -325,3 +325,11 @@ def test_the_paired_contrast_has_power_where_combining_the_two_ses_has_none():
         z = ate["estimate"] / np.sqrt(ses[0] ** 2 + ses[1] ** 2)
         unpaired_hits += z > stats.norm.ppf(0.975)
     assert paired_hits / replicates > 0.6 and unpaired_hits / replicates < 0.15, (paired_hits, unpaired_hits)
+
+
+@pytest.mark.parametrize("labels", [[5, 5, 0, 9, 0, 2], list(range(7)), [3], [0, 10 ** 6], [-1, 4, -1]])
+def test_integer_labels_get_the_codes_of_a_sort(labels):
+    # small non-negative integers are numbered through a table, any others by np.unique: the same codes
+    clusters = robust.from_labels(np.array(labels))
+    _, expected = np.unique(np.array(labels), return_inverse=True)
+    assert clusters.codes.tolist() == expected.tolist() and clusters.count == len(set(labels))
