@@ -215,8 +215,13 @@ def influence(w: np.ndarray, name: str, estimand: str, values: np.ndarray) -> tu
 
 def influences(w: np.ndarray, series: dict[str, np.ndarray]) -> dict:
     """`influence` of every estimator of `series` (name -> its values) and every estimand."""
-    return {(name, estimand): influence(w, name, estimand, values) for name, values in series.items()
-            for estimand in ESTIMANDS}
+    out = {}
+    for name, values in series.items():
+        # naive's influence is one difference of group means, the same for its three estimands
+        naive = influence(w, name, "ATE", values) if name == "naive" else None
+        for estimand in ESTIMANDS:
+            out[name, estimand] = naive if naive is not None else influence(w, name, estimand, values)
+    return out
 
 
 def clustered(effect: Effect, psi: np.ndarray, mask, clusters: robust.Clusters) -> Effect:
@@ -228,9 +233,10 @@ def clustered(effect: Effect, psi: np.ndarray, mask, clusters: robust.Clusters) 
 def compute(w: np.ndarray, y: np.ndarray, r: np.ndarray, rr: np.ndarray, oracle: np.ndarray | None = None,
             clusters: robust.Clusters | None = None) -> dict:
     """Every estimator, estimand and diagnostic at once. Returns
-    {"effects": {(estimator, estimand): Effect}, "iid_se": {key: se}, "norm": {key: Effect of the
-    effect size}, "clusters": counts or None, "unpaired":
-    {estimand: se}, "rewrite": {...}, "reward_std": sd, "n1": .., "n0": .., "truth": {estimand: value} or None}.
+    {"effects": {(estimator, estimand): Effect}, "iid_se": {key: se},
+     "norm": {key: Effect of the effect size}, "clusters": counts or None,
+     "unpaired": {estimand: se}, "rewrite": {...}, "reward_std": sd,
+     "n1": .., "n0": .., "truth": {estimand: value} or None}.
 
     With `clusters` of which any holds more than one example, every SE (the rewrite diagnostics' too)
     is CR1 with G - 1 df; the iid SE stays in "iid_se". Without, or with singletons only, the SEs are

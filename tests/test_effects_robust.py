@@ -49,10 +49,11 @@ def test_singleton_clusters_give_todays_ses_and_dfs_exactly():
     plain = es.compute(w, y, r, rr)
     clusters = robust.from_labels([f"id-{i}" for i in range(n)])
     assert clusters.trivial
+    influences = es.influences(w, {"naive": y, "single rewrite": es.oriented(w, y, r),
+                                   "RATE": es.oriented(w, rr, r)})
     for key, effect in plain["effects"].items():
         # CR1 over singletons, computed explicitly, equals the iid SE to rounding
-        psi, mask = es.influences(w, {"naive": y, "single rewrite": es.oriented(w, y, r),
-                                      "RATE": es.oriented(w, rr, r)})[key]
+        psi, mask = influences[key]
         variance, count = robust.cr1(psi, clusters, mask)
         if key[0] == "naive":
             continue  # naive keeps Welch when nothing is clustered; CR1 is only its clustered form
