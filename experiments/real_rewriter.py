@@ -21,6 +21,7 @@ from pathlib import Path
 
 import utils
 from experiments import runner
+from reporting import render
 
 logger = logging.getLogger(__name__)
 PHASES = ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py")
@@ -83,37 +84,36 @@ def run(name: str, path: Path, base_url: str, model: str, n_examples: int | None
 
 
 def cell(value) -> str:
-    if value is None:
-        return ""
-    return f"{value:+.4f}" if isinstance(value, float) else str(value)
+    return "" if value is None else render.number(value) if isinstance(value, float) else str(value)
 
 
 def interval(low, high) -> str:
-    return "" if low is None else f"[{low:+.4f}, {high:+.4f}]"
+    return "" if low is None else f"[{render.number(low)}, {render.number(high)}]"
 
 
 def markdown(point: dict) -> str:
-    """The comparison table, then the judge's efficacy of the real rewriter's rewrites."""
-    lines = [f"{point['title']}: {point['sweep_key']} = {point['value']}, seed 0, {point['n']} examples; "
-             f"real rewriter {point['model']}", "",
-             "| estimator | estimand | simulated rewriter | 95% CI | truth | n | real rewriter | 95% CI | truth | n |",
-             "|---|---|---:|---|---:|---:|---:|---|---:|---:|"]
-    lines += [f"| {r['estimator']} | {r['estimand']} | {cell(r['simulated'])} | "
-              f"{interval(r['simulated_ci_low'], r['simulated_ci_high'])} | {cell(r['simulated_truth'])} | "
-              f"{cell(r['simulated_n'])} | {cell(r['real'])} | {interval(r['real_ci_low'], r['real_ci_high'])} | "
-              f"{cell(r['real_truth'])} | {cell(r['real_n'])} |" for r in point["rows"]]
+    """The comparison table, then the judge's efficacy of the real rewriter's rewrites, through the
+    renderer every report uses (so a model name with markup in it reads as written)."""
     efficacy = point["efficacy"]
-    lines += ["", f"Efficacy of the real rewriter's rewrites, judged by {efficacy.get('judge', 'no judge')} "
-                  f"(the simulated rewriter's share flipped by the template's rule: "
-                  f"{', '.join(f'{k} {v:.2f}' for k, v in point['simulated_efficacy'].items()) or 'not measured'}):",
-              "", "| round | direction | passed | judged | share |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r['round']} | {r['direction']} | {r['passed']} | {r['judged']} | "
-              f"{'' if r.get('share') is None else format(r['share'], '.2f')} |" for r in efficacy.get("rows", [])]
+    simulated_share = ", ".join(f"{k} {v:.2f}" for k, v in point["simulated_efficacy"].items()) or "not measured"
+    blocks = [("p", f"{point['title']}: {point['sweep_key']} = {point['value']}, seed 0, {point['n']} examples; "
+                    f"real rewriter {point['model']}"),
+              ("table", ["estimator", "estimand", "simulated rewriter", "95% CI", "truth", "n", "real rewriter",
+                         "95% CI", "truth", "n"],
+               [[r["estimator"], r["estimand"], cell(r["simulated"]),
+                 interval(r["simulated_ci_low"], r["simulated_ci_high"]), cell(r["simulated_truth"]),
+                 cell(r["simulated_n"]), cell(r["real"]), interval(r["real_ci_low"], r["real_ci_high"]),
+                 cell(r["real_truth"]), cell(r["real_n"])] for r in point["rows"]]),
+              ("p", f"Efficacy of the real rewriter's rewrites, judged by {efficacy.get('judge', 'no judge')} "
+                    f"(the simulated rewriter's share flipped by the template's rule: {simulated_share}):"),
+              ("table", ["round", "direction", "passed", "judged", "share"],
+               [[r["round"], r["direction"], r["passed"], r["judged"],
+                 "" if r.get("share") is None else format(r["share"], ".2f")] for r in efficacy.get("rows", [])])]
     if efficacy.get("warning"):
-        lines += ["", f"WARNING: {efficacy['warning']}"]
+        blocks.append(("warning", efficacy["warning"]))
     if point["dropped"]:
-        lines += ["", "Dropped before estimating: " + ", ".join(f"{k} {v}" for k, v in point["dropped"].items())]
-    return "\n".join(lines) + "\n"
+        blocks.append(("p", "Dropped before estimating: " + ", ".join(f"{k} {v}" for k, v in point["dropped"].items())))
+    return render.to_markdown(blocks, Path("."))
 
 
 def write_csv(path: Path, point: dict) -> None:
