@@ -84,7 +84,9 @@ def run(name: str, path: Path, base_url: str, model: str, n_examples: int | None
 
 
 def cell(value) -> str:
-    return "" if value is None else render.number(value) if isinstance(value, float) else str(value)
+    if value is None:
+        return ""
+    return render.number(value) if isinstance(value, float) else str(value)
 
 
 def interval(low, high) -> str:
