@@ -4,7 +4,8 @@
 #   make demo-llm                              the same reviews rewritten and judged by a real local model
 #   make serve-llm                             serve that model (SmolLM2-135M-Instruct) on 127.0.0.1:8765
 #   make smoke                                 the same as a smoke test (30 examples)
-#   make test                                  the test suite
+#   make test                                  the whole test suite (what CI runs)
+#   make test-fast                             the tests a maintainer runs before every commit (no slow ones)
 #   make create_dataset CONFIG=custom.yaml     one phase; likewise score_dataset, treatment_effects, visualize
 #   make pipeline CONFIG=custom.yaml           all four phases (chained SLURM jobs when PARTITION is set)
 #   make score_dataset SHARDS=4                scoring in 4 shards (a SLURM array job) and a merge
@@ -51,10 +52,10 @@ MERGE_ARG ?= --merge
 export PARTITION SHARDS GPUS SBATCH_create_dataset SBATCH_score_dataset SBATCH_merge SBATCH_treatment_effects \
        SBATCH_visualize SHARD_ARG MERGE_ARG
 
-.PHONY: help venv venv-models demo demo-llm serve-llm smoke test pipeline experiments audit $(PHASES)
+.PHONY: help venv venv-models demo demo-llm serve-llm smoke test test-fast pipeline experiments audit $(PHASES)
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 # Two installs into one .venv, each redone when its requirements file changes (the stamp files record
 # the last install): `venv`, the light one (make demo, experiments, the offline audit), and
@@ -170,5 +171,9 @@ audit: $(STACK)
 smoke: $(STACK)
 	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true --run=$(RUN_ID) $(ARGS) || exit 1; done
 
+TEST_ENV = HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
 test: venv-models
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: venv-models
+	$(TEST_ENV) $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -24,7 +24,8 @@ from pathlib import Path
 import utils
 from estimation import gate as effects_gate
 from estimation import multiplicity
-from reporting.report import CSS, markdown_escape, p_value
+from reporting import render
+from reporting.render import CSS, Cell, Column, Table, markdown_escape, p_value
 
 NUMBERS = ("estimate", "se", "ci_low", "ci_high", "p", "norm_estimate", "norm_se", "norm_ci_low", "norm_ci_high",
            "truth", "norm_truth", "norm_breakdown_delta", "breakdown_delta", "n1", "n0", "clusters")
@@ -104,11 +105,16 @@ def p_is(value) -> str:
 
 
 def es(value) -> str:
-    return "" if value is None else f"{value:+.2f}"
+    return render.number(value, 2, nan="+nan")
 
 
-def interval(row: dict) -> str:
-    return "" if row.get("norm_ci_low") is None else f"[{es(row['norm_ci_low'])}, {es(row['norm_ci_high'])}]"
+def es_interval(row: dict) -> str:
+    return render.interval(row.get("norm_ci_low"), row.get("norm_ci_high"), 2, nan="+nan")
+
+
+def es_column(name: str) -> Column:
+    """A column of effect sizes as the card writes them: two decimals, a NaN as Python writes it."""
+    return Column(name, "effect size", digits=2, nan="+nan")
 
 
 def headline(audit: dict) -> list[str]:
@@ -146,109 +152,103 @@ def provenance(audit: dict) -> list[tuple[str, str, dict]]:
     return [(a["name"], model, cell) for a in audit["attributes"] for model, cell in a["cells"].items()]
 
 
+def _matrix(audit: dict, make) -> Table:
+    """One row per attribute, one column per model, each cell `make(attribute, model, cell)`."""
+    return Table(["attribute", *(Column(m, align="right") for m in audit["models"])],
+                 [[a["name"], *(make(a["name"], m, a["cells"][m]) for m in audit["models"])]
+                  for a in audit["attributes"]])
+
+
+def _contrasts(audit: dict) -> Table:
+    return Table(["attribute", "contrast", es_column("difference"), Column("95% CI", "interval", digits=2, nan="+nan"),
+                  Column("p", "p"), Column("p (Holm, audit)", "p"), Column("p (BH, audit)", "p")],
+                 [[a["name"], r["reward_key"], r["norm_estimate"], (r["norm_ci_low"], r["norm_ci_high"]), r["p"],
+                   r["audit_holm"], r["audit_bh"]] for a in audit["attributes"] for r in a["contrasts"]])
+
+
+def _checks(attribute: dict) -> Table:
+    return Table(["model", Column("off-target asymmetry", "estimate", nan="+nan"), Column("p", "p"),
+                  es_column("breakdown delta (sd)"), es_column("truth (sd)")],
+                 [[model, (cell["asymmetry"] or {}).get("estimate", 0), (cell["asymmetry"] or {}).get("p"),
+                   (cell["breakdown"] or {}).get("effect_size"), cell["rate"]["norm_truth"]]
+                  for model, cell in attribute["cells"].items()])
+
+
 def to_markdown(audit: dict, where: Path) -> str:
-    alpha, models = audit["alpha"], audit["models"]
+    def cell(attribute: str, model: str, found: dict) -> Cell:
+        rate, naive = found["rate"], found["naive"]
+        return Cell(f"{es(rate['norm_estimate'])} {es_interval(rate)} {p_is(rate['audit_holm'])} "
+                    f"({es(naive['norm_estimate'])})", strong=significant(rate, audit["alpha"]))
+
     out = [f"# Audit: {audit['name']}", "", *[f"> {markdown_escape(line)}" for line in headline(audit)], "",
            f"## RATE effect sizes ({audit['estimand']}, sd of R(original)), naive beside", "",
            "Each cell: RATE [95% CI], Holm-adjusted p across the audit's matrix; naive in parentheses; "
            "**bold** where Holm's p <= alpha.", "",
-           "| attribute | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+           _matrix(audit, cell).to_terminal(), "",
+           "## Paired contrasts between models (difference of effect sizes, same examples)", "",
+           _contrasts(audit).to_terminal(), "", "## Each attribute's checks", ""]
     for a in audit["attributes"]:
-        cells = []
-        for model in models:
-            rate, naive = a["cells"][model]["rate"], a["cells"][model]["naive"]
-            text = f"{es(rate['norm_estimate'])} {interval(rate)} {p_is(rate['audit_holm'])} ({es(naive['norm_estimate'])})"
-            cells.append(f"**{text}**" if significant(rate, alpha) else text)
-        out.append(f"| {a['name']} | " + " | ".join(cells) + " |")
-    out += ["", "## Paired contrasts between models (difference of effect sizes, same examples)", "",
-            "| attribute | contrast | difference | 95% CI | p | p (Holm, audit) | p (BH, audit) |",
-            "|---|---|---:|---:|---:|---:|---:|"]
-    out += [f"| {a['name']} | {r['reward_key']} | {es(r['norm_estimate'])} | {interval(r)} | {p_value(r['p'])} | "
-            f"{p_value(r['audit_holm'])} | {p_value(r['audit_bh'])} |" for a in audit["attributes"] for r in a["contrasts"]]
-    out += ["", "## Each attribute's checks", ""]
-    for a in audit["attributes"]:
-        out += [f"### {a['name']}", "", markdown_escape(a["efficacy_line"]), "",
-                "| model | off-target asymmetry | p | breakdown delta (sd) | truth (sd) |", "|---|---:|---:|---:|---:|"]
-        for model, cell in a["cells"].items():
-            asym = cell["asymmetry"] or {}
-            out.append(f"| {model} | {asym.get('estimate', 0):+.4f} | {p_value(asym.get('p'))} | "
-                       f"{es((cell['breakdown'] or {}).get('effect_size'))} | {es(cell['rate']['norm_truth'])} |")
-        out.append("")
-    out += ["## Files", "", "| attribute | model | effects | scored | rewrites |", "|---|---|---|---|---|"]
-    out += [f"| {a} | {m} | [{c['effects'].name}]({_link(c['effects'], where)}) | {_link(c['scored'], where)} | "
-            f"{_link(c['rewrites'], where)} |" for a, m, c in provenance(audit)]
+        out += [f"### {a['name']}", "", markdown_escape(a["efficacy_line"]), "", _checks(a).to_terminal(), ""]
+    files = [[a, m, Cell(c["effects"].name, href=_link(c["effects"], where)), _link(c["scored"], where),
+              _link(c["rewrites"], where)] for a, m, c in provenance(audit)]
+    out += ["## Files", "", Table(["attribute", "model", *(Column(name, align="left") for name in (
+        "effects", "scored", "rewrites"))], files).to_terminal()]
     out += ["", f"Config: {audit['config'].resolve()}; run id {audit['run']}. Each file's `.meta.json` sidecar "
                 "beside it holds the resolved config, inputs, versions and git state.", ""]
     return "\n".join(out)
 
 
-AUDIT_CSS = CSS + """
+# the matrix's colours: blue rewards the attribute, red penalises it, darker from 0.5 sd; grey is null
+TONES = """
 td.up-strong { background: #2166ac; color: #fff; } td.up-weak { background: #92c5de; }
 td.down-strong { background: #b2182b; color: #fff; } td.down-weak { background: #f4a582; }
-td.null { background: #f0f0f0; color: #555; } td.matrix { text-align: right; white-space: nowrap; }
-td.matrix small { display: block; font-size: .75rem; } td.matrix a { color: inherit; }
-.headline { border: 2px solid #2166ac; background: #eef4fa; padding: .6rem .9rem; margin: 1rem 0; }
-td, th { overflow-wrap: anywhere; }
+td.null { background: #f0f0f0; color: #555; }
+td.matrix small { display: block; font-size: .75rem; } td.matrix a { color: inherit; } th { overflow-wrap: anywhere; }
 """
 
 
 def to_html(audit: dict, where: Path) -> str:
-    alpha, models, e = audit["alpha"], audit["models"], html.escape
+    alpha, e = audit["alpha"], html.escape
+
+    def cell(attribute: str, model: str, found: dict) -> Cell:
+        """RATE's effect size and interval, linked to the cell's files, coloured by its tone; the adjusted
+        p-values, the naive effect size and the truth beneath."""
+        rate, naive = found["rate"], found["naive"]
+        truth = f", truth {es(rate['norm_truth'])}" if rate["norm_truth"] is not None else ""
+        return Cell(f"{es(rate['norm_estimate'])} {es_interval(rate)}", cls=f"matrix {_tone(rate, alpha)}",
+                    href=f"#files-{attribute}-{model}", strong=True,
+                    notes=(f"p Holm {p_value(rate['audit_holm'])}, BH {p_value(rate['audit_bh'])}",
+                           f"naive {es(naive['norm_estimate'])}{truth}"))
+
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>Audit: {e(audit['name'])}</title><style>{AUDIT_CSS}</style></head><body>",
+           f"<title>Audit: {e(audit['name'])}</title><style>{CSS}{TONES}</style></head><body>",
            f"<h1>Audit: {e(audit['name'])}</h1>"]
     for line in headline(audit):
-        kind = "warning" if line.startswith("WARNING") else "headline"
+        kind = "warning" if line.startswith("WARNING") else "summary"
         out.append(f'<div class="{kind}">{e(line)}</div>')
     out += [f"<h2>RATE effect sizes ({e(audit['estimand'])})</h2>",
             f"<p>Each cell: RATE's effect size (estimate / sd of R(original)) with its 95% CI, the p-value adjusted by "
             f"Holm across the {sum(len(a['cells']) for a in audit['attributes'])} cells (BH beside it), and the naive "
             f"effect size for contrast (and the truth, where the data are simulated). Coloured where Holm's p &le; {alpha:g}: blue rewards the attribute, red "
             f"penalises it, darker at |effect| &ge; 0.5 sd; grey is not distinguishable from 0. A cell links to its "
-            f"files.</p>", "<table><thead><tr><th>attribute</th>" + "".join(f"<th>{e(m)}</th>" for m in models)
-            + "</tr></thead><tbody>"]
-    for a in audit["attributes"]:
-        out.append(f"<tr><th>{e(a['name'])}</th>")
-        for model in models:
-            rate, naive = a["cells"][model]["rate"], a["cells"][model]["naive"]
-            out.append(f'<td class="matrix {_tone(rate, alpha)}"><a href="#files-{e(a["name"])}-{e(model)}">'
-                       f"<b>{es(rate['norm_estimate'])}</b> {interval(rate)}</a>"
-                       f"<small>p Holm {p_value(rate['audit_holm'])}, BH {p_value(rate['audit_bh'])}</small>"
-                       f"<small>naive {es(naive['norm_estimate'])}"
-                       + (f", truth {es(rate['norm_truth'])}" if rate["norm_truth"] is not None else "")
-                       + "</small></td>")
-        out.append("</tr>")
-    out += ["</tbody></table>", "<h2>Paired contrasts between models</h2>",
+            f"files.</p>", _matrix(audit, cell).to_html(),
+            "<h2>Paired contrasts between models</h2>",
             "<p>RATE(A) &minus; RATE(B) as a difference of effect sizes, on the same examples and rewrites, with the "
             "SE of the per-example difference: far narrower than combining the two reported SEs. p tests equal effect "
-            "sizes, adjusted across every contrast of the audit.</p>",
-            "<table><thead><tr><th>attribute</th><th>contrast</th><th>difference</th><th>95% CI</th><th>p</th>"
-            "<th>p (Holm)</th><th>p (BH)</th></tr></thead><tbody>"]
-    out += [f"<tr><td>{e(a['name'])}</td><td>{e(r['reward_key'])}</td><td class='num'>{es(r['norm_estimate'])}</td>"
-            f"<td class='num'>{interval(r)}</td><td class='num'>{p_value(r['p'])}</td>"
-            f"<td class='num'>{p_value(r['audit_holm'])}</td><td class='num'>{p_value(r['audit_bh'])}</td></tr>"
-            for a in audit["attributes"] for r in a["contrasts"]]
-    out += ["</tbody></table>", "<h2>Each attribute's checks</h2>"]
+            "sizes, adjusted across every contrast of the audit.</p>", _contrasts(audit).to_html(),
+            "<h2>Each attribute's checks</h2>"]
     for a in audit["attributes"]:
-        out += [f"<h3>{e(a['name'])}</h3>", f"<p>{e(a['efficacy_line'])}</p>",
-                "<table><thead><tr><th>model</th><th>off-target asymmetry</th><th>p</th><th>breakdown &Delta; (sd)</th>"
-                "<th>truth (sd)</th></tr></thead><tbody>"]
-        for model, cell in a["cells"].items():
-            asym = cell["asymmetry"] or {}
-            out.append(f"<tr><td>{e(model)}</td><td class='num'>{asym.get('estimate', 0):+.4f}</td>"
-                       f"<td class='num'>{p_value(asym.get('p'))}</td>"
-                       f"<td class='num'>{es((cell['breakdown'] or {}).get('effect_size'))}</td>"
-                       f"<td class='num'>{es(cell['rate']['norm_truth'])}</td></tr>")
-        out.append("</tbody></table>")
-    out += ["<h2>Files</h2>", "<table><thead><tr><th>attribute</th><th>model</th><th>effects (and sidecar)</th>"
-            "<th>scored</th><th>rewrites</th></tr></thead><tbody>"]
-    for attribute, model, cell in provenance(audit):
-        links = [f'<a href="{e(_link(p, where))}">{e(p.name)}</a>' if p else "" for p in
-                 (cell["effects"], cell["scored"], cell["rewrites"])]
-        sidecar = f' (<a href="{e(_link(utils.meta_path(cell["effects"]), where))}">sidecar</a>)'
-        out.append(f'<tr id="files-{e(attribute)}-{e(model)}"><td>{e(attribute)}</td><td>{e(model)}</td>'
-                   f"<td>{links[0]}{sidecar}</td><td>{links[1]}</td><td>{links[2]}</td></tr>")
-    out += ["</tbody></table>", f'<p>Config: <a href="{e(audit["config"].resolve().as_uri())}">{e(str(audit["config"].resolve()))}'
+        out += [f"<h3>{e(a['name'])}</h3>", f"<p>{e(a['efficacy_line'])}</p>", _checks(a).to_html()]
+
+    def link(path) -> Cell | str:
+        return Cell(path.name, href=_link(path, where)) if path else ""
+
+    files = [[Cell(attribute, anchor=f"files-{attribute}-{model}"), model, link(cell["effects"]),
+              Cell("sidecar", href=_link(utils.meta_path(cell["effects"]), where)), link(cell["scored"]),
+              link(cell["rewrites"])] for attribute, model, cell in provenance(audit)]
+    out += ["<h2>Files</h2>",
+            Table(["attribute", "model", "effects", "sidecar", "scored", "rewrites"], files).to_html(),
+            f'<p>Config: <a href="{e(audit["config"].resolve().as_uri())}">{e(str(audit["config"].resolve()))}'
             f"</a>; run id {e(audit['run'])}.</p>", "</body></html>"]
     return "\n".join(out) + "\n"
 
@@ -268,32 +268,15 @@ def matrix_rows(audit: dict) -> list[dict]:
 
 
 def write_csv(path: Path, audit: dict) -> None:
-    def write(handle) -> None:
-        writer = csv.DictWriter(handle, fieldnames=MATRIX_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in matrix_rows(audit):
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-
-    utils.atomic_write(path, write)
+    rows = [[row[k] for k in MATRIX_COLUMNS] for row in matrix_rows(audit)]
+    utils.atomic_write(path, Table(MATRIX_COLUMNS, rows).to_csv)
 
 
 def to_latex(audit: dict) -> str:
     """The matrix as a booktabs table that fits one column (tabular* to \\linewidth is left to the user)."""
-    def tex(text: str) -> str:
-        return str(text).replace("_", r"\_").replace("%", r"\%")
-
-    alpha, models = audit["alpha"], audit["models"]
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{l" + "r" * len(models) + "}",
-             r"\toprule", "attribute & " + " & ".join(tex(m) for m in models) + r" \\", r"\midrule"]
-    for a in audit["attributes"]:
-        cells = []
-        for model in models:
-            rate = a["cells"][model]["rate"]
-            value = es(rate["norm_estimate"])
-            cells.append(rf"\textbf{{{value}}}" if significant(rate, alpha) else value)
-        lines.append(tex(a["name"]) + " & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}",
-              rf"\caption{{RATE effect sizes ({audit['estimand']}, in sd of the original rewards). Bold: Holm-adjusted "
-              rf"$p \le {alpha:g}$ across the {sum(len(a['cells']) for a in audit['attributes'])} cells.}}",
-              r"\end{table}", ""]
-    return "\n".join(lines)
+    alpha = audit["alpha"]
+    matrix = _matrix(audit, lambda attribute, model, found: Cell(es(found["rate"]["norm_estimate"]),
+                                                                 strong=significant(found["rate"], alpha)))
+    cells = sum(len(a["cells"]) for a in audit["attributes"])
+    return matrix.to_latex(rf"RATE effect sizes ({audit['estimand']}, in sd of the original rewards). Bold: "
+                           rf"Holm-adjusted $p \le {alpha:g}$ across the {cells} cells.")

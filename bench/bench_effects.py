@@ -3,22 +3,25 @@ orjson + numpy script that reads the same file and computes the same estimates (
 
 Records have a real scored file's shape (about 1.6 KB: id, W, reward question, four completion texts,
 the rewriter's changes, the judge's verdicts, two reward models), written once to --workdir. The
-floor parses every line with orjson, keeps W, the three rewards of one model and each id once (a
-repeated id would count an example twice, so any correct reader must look), and computes the naive
-and RATE estimates with their SEs. Phase 3 is the real script run as a user runs it, with its
+floor reads only what its estimates need: it finds a line's id, W and one model's reward dict in the
+line's bytes and parses those three slices with orjson, never the texts (its finding relies on the
+layout make_records writes); it keeps W, the three rewards and each id once (a repeated id would
+count an example twice, so any correct reader must look), and computes the naive and RATE estimates
+with their SEs in numpy. Phase 3 is the real script run as a user runs it, with its
 defaults (judge efficacy, clusters, effect sizes, placebo off, every output written). Each runs in
 its own process, alternately, --repeats times; CPU seconds (user + system) and peak memory (max RSS)
 come from the kernel's accounting of that process (os.wait4); the CPU ratio is the median of the
 ratios of runs made back to back, the memory ratio that of the medians. The
 estimates of both are checked equal to 1e-12. A third process times the stages of each side in turn:
-read (the floor iterates over the file's lines; the phase reads it in blocks into one buffer), parse (orjson for the floor; the typed decoder and the columns for the
-phase), arrays (the floor's extraction; the phase's drops, efficacy and clusters), statistics, and
+read (the floor iterates over the file's lines; the phase reads it in blocks into one buffer), parse
+(the floor finds its three slices and parses them; the phase's typed decoder and columns), arrays (the
+floor keeps the values and checks the ids; the phase's drops, efficacy and clusters), statistics, and
 the sha256 of the input that the phase's sidecar records (taken from the blocks it reads, no second
 pass; the floor keeps no provenance).
 
 Last, the estimators alone on n simulated examples already in memory: every estimator, SE, interval
 and diagnostic vectorised (estimation/results.py) against a per-example Python loop in the original
-code's style (estimation/reference.py, same numbers asserted), and with every example in a cluster of
+code's style (tests/reference_estimators.py, same numbers asserted), and with every example in a cluster of
 5 (CR1 SEs; target under 5 s at 1,000,000 examples).
 
 Usage:
@@ -42,20 +45,48 @@ TARGET_CPU, TARGET_MEMORY = 1.5, 1.3
 FLOOR = r'''
 import sys, time, json, orjson, numpy as np
 path, reward_key, stages = sys.argv[1], sys.argv[2], sys.argv[3] == "stages"
-def run(parse, extract):
-    w, y, r, rr, seen = [], [], [], [], set()
+# Only three fields of a line are parsed. make_records writes the id first and W second, and the
+# reward dict, flat, after every text: no text, key or other value holds its key, so the last match
+# of that key in a line is the dict and its first closing brace ends it.
+W, REWARDS = b',"w_original":', b'"' + reward_key.encode() + b'":{'
+def pieces():
+    # (bytes, start, stop) of whole lines, 1 MB read at a time without copying it; a line the read cut
+    # is joined to its end alone (make_records' lines are far shorter than a read)
     with open(path, "rb") as handle:
-        for line in handle:
-            if parse:
-                record = orjson.loads(line)
-                if extract:
-                    identifier = record["id"]
-                    if identifier in seen:
-                        raise SystemExit(f"id {identifier} twice")
-                    seen.add(identifier)
-                    rewards = record[reward_key]
-                    w.append(record["w_original"]); y.append(rewards["original"])
-                    r.append(rewards["rewrite"]); rr.append(rewards["rewritten rewrite"])
+        rest = b""
+        while data := handle.read(1 << 20):
+            first = data.index(b"\n") + 1 if rest else 0
+            if rest:
+                yield rest + data[:first], 0, len(rest) + first
+            last = data.rfind(b"\n") + 1
+            yield data, first, last
+            rest = data[last:]
+def run(parse, extract):
+    w, y, r, rr, seen, loads = [], [], [], [], set(), orjson.loads
+    for data, position, stop in pieces():
+        if not parse:
+            continue
+        ids, flags, found, index, rindex = [], [], [], data.index, data.rindex
+        while position < stop:
+            end = index(b"\n", position)
+            at = index(W, position + 6)
+            flag_end = index(b",", at + len(W))
+            start = rindex(REWARDS, flag_end, end) + len(REWARDS) - 1
+            ids.append(data[position + 6:at]); flags.append(data[at + len(W):flag_end])
+            found.append(data[start:index(b"}", start) + 1])
+            position = end + 1
+        # one orjson call per field per piece: its slices joined into a JSON array
+        ids, flags, found = (loads(b"[" + b",".join(part) + b"]") for part in (ids, flags, found))
+        if extract:
+            distinct = set(ids)
+            if len(distinct) < len(ids) or not seen.isdisjoint(distinct):
+                twice = next(i for n, i in enumerate(ids) if i in seen or i in ids[:n])
+                raise SystemExit(f"id {twice} twice")
+            seen |= distinct
+            w += flags
+            y += [rewards["original"] for rewards in found]
+            r += [rewards["rewrite"] for rewards in found]
+            rr += [rewards["rewritten rewrite"] for rewards in found]
     return np.array(w, bool), np.array(y), np.array(r), np.array(rr)
 def estimate(w, y, r, rr):
     d = np.where(w, rr - r, r - rr)
@@ -81,6 +112,7 @@ import sys, time, json
 sys.path.insert(0, sys.argv[2])
 from estimation import reader, inputs, gate, results
 import treatment_effects, utils
+from utils.record import COMPLETIONS, ORACLE, ORIGINAL
 path, reward_key = sys.argv[1], sys.argv[3]
 cfg = utils.load_config(f"{sys.argv[2]}/config.yaml", [("effects.reward_key", reward_key), ("effects.placebo_reward_key", "null")])
 section = cfg["effects"]
@@ -99,12 +131,12 @@ middle = time.process_time()
 blocks(hashlib.sha256())
 times["read"], times["hash"] = middle - start, (time.process_time() - middle) - (middle - start)
 start = time.process_time()
-columns = reader.read(path, ("original", "rewrite", "rewritten rewrite"), (inputs.ORACLE,), [reward_key])
+columns = reader.read(path, COMPLETIONS, (ORACLE,), [reward_key])
 times["parse"] = time.process_time() - start - times["read"] - times["hash"]
 start = time.process_time()
-inputs.find_reward_keys(columns, reward_key, "original", path)
+inputs.find_reward_keys(columns, reward_key, ORIGINAL, path)
 gate.assess(columns, section, "the rule")
-keys = {"original": "original", "rewrite": "rewrite", "rewritten rewrite": "rewritten rewrite"}
+keys = {key: key for key in COMPLETIONS}
 inputs.check_completion_keys(columns, reward_key, keys, path)
 arrays, _, _ = inputs.reward_arrays(columns, reward_key, keys)
 labels, _ = inputs.cluster_labels(arrays, section["cluster_key"], path)
@@ -218,16 +250,17 @@ def estimators(n: int, repeats: int) -> None:
 
     import numpy as np
 
-    sys.path.insert(0, str(REPO))
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     from estimation import results, robust
-    from estimation.reference import loop_estimates
+    from reference_estimators import loop_estimates
+    from utils.record import COMPLETIONS
 
     rng = np.random.default_rng(0)
     w = rng.random(n) < 0.4
     y = rng.normal(0.5 * w, 1.0)
     r = y - np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
     rr = r + np.where(w, 0.8, -0.8) + rng.normal(0.0, 0.4, n)
-    data = {"w": w, "original": y, "rewrite": r, "rewritten rewrite": rr}
+    data = {"w": w, **dict(zip(COMPLETIONS, (y, r, rr)))}
 
     def best(function, times: int):
         spent, result = [], None

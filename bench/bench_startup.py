@@ -3,7 +3,8 @@ what the same script costs when it imports its packages at once, side by side in
 
 Each script runs as a user runs it, in a fresh process, --help on its command line; the median wall
 time of --repeats runs is printed, beside the median of a process that imports everything the script
-uses before parsing (what the scripts did before utils.lazy_import), and their ratio.
+uses before parsing (what the phases would cost if they imported their packages at the top instead of
+inside the functions that use them), and their ratio.
 
 Usage:
     .venv/bin/python bench/bench_startup.py [--repeats 7]

@@ -6,19 +6,23 @@ check; an online backend asks for it as soon as the rewrite is in (rewriters.rew
 from __future__ import annotations
 
 import rewriters
-import utils
 from dataset_templates._sampling import Example
 from judges import changes as judge_changes
 from rewriters import RewriteRequest, RewriteResult
+from utils.record import ORACLE, ORIGINAL, REWRITE, REWRITES, REWRITTEN_REWRITE, Record, request_id
 
-REWRITE, REWRITTEN_REWRITE = "rewrite", "rewritten rewrite"
 # each round's bar says which it counts: a resumed run may show a full first bar and an empty second
 ROUNDS = ("round 1 of 2, rewrites", "round 2 of 2, rewritten rewrites")
 
 
 def first_requests(examples: list[Example], template) -> list[RewriteRequest]:
-    return [RewriteRequest(f"{ex.id}:{REWRITE}", template.prompt_for(ex.original, not ex.w), ex.original, not ex.w)
-            for ex in examples]
+    return [RewriteRequest(request_id(ex.id, REWRITE), template.prompt_for(ex.original, not ex.w), ex.original,
+                           not ex.w) for ex in examples]
+
+
+def second_request(ex: Example, text: str, template) -> RewriteRequest:
+    """The request to rewrite `text` (the example's rewrite, or a stand-in for it) back to the example's W."""
+    return RewriteRequest(request_id(ex.id, REWRITTEN_REWRITE), template.prompt_for(text, ex.w), text, ex.w)
 
 
 def checked(results: dict[str, RewriteResult], requests: list[RewriteRequest], template) -> dict[str, RewriteResult]:
@@ -49,9 +53,7 @@ def rewrite_twice(examples: list[Example], template, backend) -> dict[str, Rewri
         result = firsts[request.custom_id] = checked({request.custom_id: result}, [request], template)[request.custom_id]
         if not result.ok:
             return None
-        ex = example_of[request.custom_id]
-        seconds.append(RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(result.text, ex.w),
-                                      result.text, ex.w))
+        seconds.append(second_request(example_of[request.custom_id], result.text, template))
         return seconds[-1]
 
     results = rewriters.rewrite_chained(backend, requests, follow, ROUNDS)
@@ -59,21 +61,21 @@ def rewrite_twice(examples: list[Example], template, backend) -> dict[str, Rewri
     return {**results, **firsts, **second}
 
 
-def make_record(ex: Example, results: dict, template) -> dict:
+def make_record(ex: Example, results: dict, template) -> Record:
     """An example's line of the output: its texts, what failed and why, and how much the rewrites
     changed besides W."""
-    completions: dict = {"original": ex.original}
+    completions: dict = {ORIGINAL: ex.original}
     failures = {}
-    for key in (REWRITE, REWRITTEN_REWRITE):
-        result = results.get(f"{ex.id}:{key}")
+    for key in REWRITES:
+        result = results.get(request_id(ex.id, key))
         completions[key] = result.text if result and result.ok else None
         if result is None:
             failures[key] = "not attempted: the rewrite failed"
         elif not result.ok:
             failures[key] = result.failure
     if template.oracle_counterfactual is not None:
-        completions[utils.ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
-    record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
+        completions[ORACLE] = template.oracle_counterfactual(ex.original, not ex.w)
+    record: Record = {"id": ex.id, "w_original": ex.w, "reward_question": ex.question, "completions": completions}
     if ex.cluster is not None:
         record["cluster"] = ex.cluster
     if failures:
@@ -82,3 +84,10 @@ def make_record(ex: Example, results: dict, template) -> dict:
     if measured:
         record["changes"] = measured
     return record
+
+
+def make_records(examples: list[Example], template, backend) -> list[Record]:
+    """Both rewrite passes over the examples, and the record each becomes (create_dataset.py, and each
+    point of `make experiments`: one two-pass rewrite for both)."""
+    results = rewrite_twice(examples, template, backend)
+    return [make_record(ex, results, template) for ex in examples]

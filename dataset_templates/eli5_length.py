@@ -16,7 +16,6 @@ import logging
 import statistics
 
 from dataset_templates import DatasetTemplate, _sources
-from utils import RateError
 from utils.schema import AT_LEAST_0, AT_LEAST_1
 
 logger = logging.getLogger(__name__)
@@ -39,8 +38,6 @@ REWRITE_PROMPT = (
 
 def build(options: dict) -> DatasetTemplate:
     fixed = options["median_chars"]
-    if fixed is not None and (isinstance(fixed, bool) or not isinstance(fixed, (int, float))):
-        raise RateError(f"rewrites.template_options.median_chars: must be a number of characters or null, got {fixed!r}")
     loaded: dict = {}
 
     def load_rows() -> list[dict]:

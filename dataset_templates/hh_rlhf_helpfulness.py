@@ -9,19 +9,14 @@ reads; `plain` leaves that out. A row side whose last assistant turn is empty is
 from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sources
-from utils import RateError
-from utils.schema import AT_LEAST_1
+from utils.schema import AT_LEAST_1, Choice
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 12500, "turn_format": "original"}
-CHECKS = {"n_rows": AT_LEAST_1}
-TURN_FORMATS = ("original", "plain")
+CHECKS = {"n_rows": AT_LEAST_1, "turn_format": Choice(("original", "plain"))}
 FIXTURE = dict(_hh_rlhf.FIXTURE)
 
 
 def build(options: dict) -> DatasetTemplate:
-    if options["turn_format"] not in TURN_FORMATS:
-        raise RateError(f"rewrites.template_options.turn_format: must be one of {list(TURN_FORMATS)}, "
-                        f"got {options['turn_format']!r}")
     split = _hh_rlhf.original_last_turn if options["turn_format"] == "original" else _hh_rlhf.last_turn
 
     def response(row: dict) -> str:

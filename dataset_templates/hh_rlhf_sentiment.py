@@ -10,11 +10,10 @@ responses with the same classifier. `original_prompt: true` asks with the origin
 from __future__ import annotations
 
 from dataset_templates import DatasetTemplate, _hh_rlhf, _sentiment, _sources
-from utils import RateError
-from utils.schema import AT_LEAST_1
+from utils.schema import AT_LEAST_1, Choice
 
 OPTIONS = {**_hh_rlhf.OPTIONS, "n_rows": 25000, "exchange": "first", **_sentiment.OPTIONS}
-CHECKS = {"n_rows": AT_LEAST_1, **_sentiment.CHECKS}
+CHECKS = {"n_rows": AT_LEAST_1, "exchange": Choice(("first", "last")), **_sentiment.CHECKS}
 FIXTURE = {**_hh_rlhf.FIXTURE, "sentiment_model": "tiny_sentiment_classifier"}
 REWRITE_PROMPT = (
     "{original_completion}\n\nPlease adjust this response so it has {w_counterfactual_string}, but change *nothing* "
@@ -23,8 +22,6 @@ REWRITE_PROMPT = (
 
 
 def build(options: dict) -> DatasetTemplate:
-    if options["exchange"] not in ("first", "last"):
-        raise RateError(f"rewrites.template_options.exchange: must be 'first' or 'last', got {options['exchange']!r}")
     judge = _sentiment.SentimentJudge(options)
     first = options["exchange"] == "first"
     split = _hh_rlhf.original_first_exchange if first else _hh_rlhf.last_turn

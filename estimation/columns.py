@@ -1,7 +1,8 @@
 """A scored file read once into columns: what treatment_effects.py needs of every record, and nothing else.
 
-Phase 3 reads rewards and verdicts, never texts. Holding every parsed record as a dict cost 3 GB at a
-million records, and three passes over them in Python cost more than parsing. Here records are taken
+Phase 3 reads rewards and verdicts, never texts. Holding every parsed record as a dict costs
+gigabytes at a million records, and passes over them in Python cost more than parsing them
+(docs/performance.md has the measurements). Here records are taken
 apart in chunks: a reader (estimation/reader.py, or `build` for records already parsed) lists each
 field over a chunk, and `Builder.add` turns each list into a numpy column at once, so that the work
 per record left in Python is a few list comprehensions. estimation/inputs.py and estimation/gate.py
@@ -22,26 +23,27 @@ their reasons:
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 
 from judges import efficacy as judge_efficacy
+from utils.record import COMPLETIONS, FIELDS, ORIGINAL, REWRITES, passed
 
 try:  # the typed reader's "field not in this record"; the dict reader uses the same marker
     from msgspec import UNSET as ABSENT
 except ModuleNotFoundError:  # pragma: no cover - the light install has msgspec
     ABSENT = object()
 
-JUDGED = ("original", "rewrite", "rewritten rewrite")
-KNOWN = ("id", "w_original", "failures", "judge", "completions", "reward_question", "cluster")
-NOT_REWARDS = frozenset(("changes", *KNOWN))
+NOT_REWARDS = frozenset(FIELDS)  # any other key that holds a dict holds a model's rewards
 NO_ENTRY, NO_VERDICT = -2, -1  # and 2 for any other verdict (judges/efficacy.verdict_code)
 CHUNK = 1 << 16  # records per chunk: lists of this length cost a few MB
 # bool keys first: True == 1 == 1.0 hash alike, so 1 and 1.0 find True's code, as equality would
 _VERDICTS = {True: 1, False: 0, None: NO_VERDICT, ABSENT: NO_ENTRY}
 _W = {True: 1, False: 0}
+_ABSENT_HASH = hash(ABSENT)
 
 
 def verdict_code(found) -> int:
@@ -49,7 +51,25 @@ def verdict_code(found) -> int:
     return NO_ENTRY if found is ABSENT else judge_efficacy.verdict_code(found)
 
 
+def _bits(values: list) -> np.ndarray | None:
+    """Values that are all 0 or 1 (bools, or integers equal to them) as int8, in one C loop (bytes()
+    takes integers from 0 to 255 and refuses any other value); None where some value is anything else."""
+    try:
+        codes = np.frombuffer(bytes(values), dtype=np.uint8)
+    except (TypeError, ValueError):
+        return None
+    return codes.view(np.int8) if codes.max(initial=0) <= 1 else None
+
+
+def _flags(values: list) -> np.ndarray:
+    """A list of bools as a bool column."""
+    return np.frombuffer(bytes(values), dtype=bool)
+
+
 def _verdict_codes(found: list) -> np.ndarray:
+    codes = _bits(found)  # True and 1 code 1, False and 0 code 0, as the slow path below codes them
+    if codes is not None:
+        return codes
     try:
         codes = list(map(_VERDICTS.get, found))
     except TypeError:  # an unhashable verdict
@@ -59,7 +79,11 @@ def _verdict_codes(found: list) -> np.ndarray:
     return np.array(codes, dtype=np.int8)
 
 
-def _w_codes(values: list) -> np.ndarray:
+def _w_codes(values: list, typed: bool = False) -> np.ndarray:
+    # decoded JSON holds no numpy integer, which bytes() would take as an int (record_w does not)
+    codes = _bits(values) if typed else None
+    if codes is not None:
+        return codes
     if set(map(type, values)) <= {bool}:
         return np.array(values, dtype=np.int8)
     # utils.record_w: a bool, or 0/1 as an int (not 1.0: a float is no label)
@@ -80,17 +104,25 @@ def _number(value) -> float:
     return math.nan
 
 
-def _rewards(values: list) -> tuple[np.ndarray, np.ndarray] | None:
+def _rewards(values: list, typed: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """(floats, missing) of one completion key's rewards over a chunk, NaN where not a finite number;
-    None where no record of the chunk has a reward there (the oracle's key, in real data)."""
-    kinds = set(map(type, values))
-    if kinds <= {float}:
-        floats, missing = np.array(values, dtype=np.float64), np.zeros(len(values), dtype=bool)
-    elif kinds == {type(ABSENT)}:
+    None where no record of the chunk has a reward there (the oracle's key, in real data). `typed`:
+    every value is a float or ABSENT (the typed reader's), so numpy may take them without a look at
+    each value's type."""
+    if values and values[0] is ABSENT and values.count(ABSENT) == len(values):
         return None
-    else:
-        missing = np.array([value is ABSENT for value in values], dtype=bool)
-        floats = np.array([_number(value) for value in values], dtype=np.float64)
+    floats, missing = None, np.zeros(len(values), dtype=bool)
+    if typed and values and values[0] is not ABSENT:
+        try:
+            floats = np.fromiter(values, dtype=np.float64, count=len(values))
+        except TypeError:  # an ABSENT among them
+            pass
+    if floats is None:
+        if set(map(type, values)) <= {float}:
+            floats = np.array(values, dtype=np.float64)
+        else:
+            missing = np.array([value is ABSENT for value in values], dtype=bool)
+            floats = np.array([_number(value) for value in values], dtype=np.float64)
     floats[~np.isfinite(floats)] = np.nan
     return floats, missing
 
@@ -105,11 +137,12 @@ class Chunk:
     w: list
     failures: list
     judged: list
-    verdicts: tuple  # three lists, JUDGED's order; any value where `judged` is false
-    written: tuple   # two lists of bools, JUDGED[1:]'s order
+    verdicts: tuple  # three lists, COMPLETIONS' order; any value where `judged` is false
+    written: tuple   # two lists of bools, REWRITES' order
     questions: list
     clusters: list
     rewards: dict = field(default_factory=dict)
+    typed: bool = False  # by the typed reader: values as decoded from JSON, every reward a float or ABSENT
 
 
 @dataclass
@@ -176,17 +209,15 @@ class ScoredColumns:
 
     def efficacy(self) -> dict:
         """judges/efficacy.efficacy of these records."""
-        listed = self.judged & (self.verdict["original"] != NO_ENTRY)
-        return judge_efficacy.efficacy_of(self.w, self.judged, self.verdict, listed, self.written)
+        listed = self.judged & (self.verdict[ORIGINAL] != NO_ENTRY)
+        return judge_efficacy.efficacy_of(self, listed)
 
     def has_verdicts(self) -> bool:
         return bool(self.judged.any())
 
     def passed(self) -> np.ndarray:
-        """Whether both rewrites passed the judge (judges/efficacy.passed) per record; false without W."""
-        w = self.w
-        return (self.judged & (w >= 0) & (self.verdict["rewrite"] == 1 - w)
-                & (self.verdict["rewritten rewrite"] == w))
+        """Whether both rewrites passed the judge (utils.record.passed) per record; false without W."""
+        return passed(self)
 
 
 class Builder:
@@ -197,30 +228,49 @@ class Builder:
         self.wanted = None if wanted is None else set(wanted)
         self.n = 0
         self.ids: list = []
-        self.seen_ids: set = set()
-        self.duplicates: list = []
+        # the hash of each id (`_repeated`), in one buffer: a small array per chunk, all let go at
+        # the end, had left megabytes of the heap that the process never gave back
+        self.id_hashes = array("q")
         self.parts: list = []
         # None and ABSENT code as -1, and are no value of the list
         self.question_index: dict = {None: -1, ABSENT: -1}
         self.cluster_index: dict = {None: -1, ABSENT: -1}
         self.columns: dict[str, RewardColumn] = {}
 
-    def _duplicates(self, ids: list) -> None:
-        known = [i for i in ids if i is not None and i is not ABSENT]
-        distinct = set(known)  # a set joins and compares with the seen ids by the hashes it holds
-        if len(distinct) == len(known) and self.seen_ids.isdisjoint(distinct):
-            self.seen_ids |= distinct
-            return
-        for position, identifier in enumerate(ids):  # the rare chunk that repeats an id: which records
-            if identifier is None or identifier is ABSENT:
+    def _ids(self, ids: list) -> list:
+        """A chunk's ids, ABSENT as None; their hashes are kept for `_repeated`."""
+        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+        self.id_hashes.frombytes(hashes.tobytes())
+        if (hashes == _ABSENT_HASH).any():
+            ids = [None if i is ABSENT else i for i in ids]
+        return ids
+
+    def _repeated(self) -> list:
+        """The records whose id an earlier record has, in file order. Equal ids hash alike, so only
+        records whose hash another shares can be one: sorting the hashes finds them all at once, where
+        a set of a million ids had been probed record by record, a cache miss each."""
+        hashes = np.frombuffer(self.id_hashes, dtype=np.int64)
+        ranked = np.sort(hashes)
+        shared = ranked[1:][ranked[1:] == ranked[:-1]]
+        seen: set = set()
+        repeated = []
+        for position in np.flatnonzero(np.isin(hashes, shared)).tolist() if shared.size else []:
+            identifier = self.ids[position]
+            if identifier is None:
                 continue
-            if identifier in self.seen_ids:
-                self.duplicates.append(self.n + position)
+            if identifier in seen:
+                repeated.append(position)
             else:
-                self.seen_ids.add(identifier)
+                seen.add(identifier)
+        return repeated
 
     @staticmethod
     def _codes(values: list, index: dict) -> np.ndarray:
+        first = values[0]
+        if values.count(first) == len(values):  # one value throughout: a fixed prompt, no clusters
+            if first not in index:
+                index[first] = len(index) - 2
+            return np.full(len(values), index[first], dtype=np.int32)
         for value in dict.fromkeys(values):
             if value not in index:
                 index[value] = len(index) - 2
@@ -230,16 +280,17 @@ class Builder:
         count = len(chunk.ids)
         if not count:
             return
-        ids = [None if i is ABSENT else i for i in chunk.ids] if ABSENT in chunk.ids else chunk.ids
-        self._duplicates(ids)
-        self.ids.extend(ids)
-        judged = np.array(chunk.judged, dtype=bool)
-        verdicts = {key: np.where(judged, _verdict_codes(found), NO_ENTRY).astype(np.int8)
-                    for key, found in zip(JUDGED, chunk.verdicts)}
+        self.ids.extend(self._ids(chunk.ids))
+        judged = _flags(chunk.judged)
+        every = judged.all()
+        verdicts = {key: codes if every else np.where(judged, codes, NO_ENTRY).astype(np.int8)
+                    for key, codes in zip(COMPLETIONS, map(_verdict_codes, chunk.verdicts))}
+        # no failures field (ABSENT, falsy) in any record is the common case, and one C loop to tell
+        failed = np.zeros(count, dtype=bool) if chunk.failures.count(ABSENT) == count else \
+            np.frombuffer(bytes(map(bool, chunk.failures)), dtype=bool)
         self.parts.append({
-            "w": _w_codes(chunk.w), "failed": np.array(list(map(bool, chunk.failures)), dtype=bool),
-            "judged": judged, "verdict": verdicts,
-            "written": {key: np.array(flags, dtype=bool) for key, flags in zip(JUDGED[1:], chunk.written)},
+            "w": _w_codes(chunk.w, chunk.typed), "failed": failed, "judged": judged, "verdict": verdicts,
+            "written": {key: _flags(flags) for key, flags in zip(REWRITES, chunk.written)},
             "question_codes": self._codes(chunk.questions, self.question_index),
             "cluster_codes": self._codes(chunk.clusters, self.cluster_index)})
         for key, (positions, values, others) in chunk.rewards.items():
@@ -247,12 +298,12 @@ class Builder:
             column.seen |= others
             if not column.kept:
                 column.seen.update(name for name, found in zip(self.listed, values)
-                                   if found is not None and set(map(type, found)) != {type(ABSENT)})
+                                   if found is not None and found.count(ABSENT) < len(found))
                 continue
             # a chunk whose every record holds the dict: a slice, not eight bytes per record
             rows = slice(self.n, self.n + count) if positions == range(count) else \
                 self.n + np.asarray(positions, dtype=np.int64)
-            found = {name: _rewards(found) for name, found in zip(self.listed, values)}
+            found = {name: _rewards(found, chunk.typed) for name, found in zip(self.listed, values)}
             column.seen.update(name for name, part in found.items() if part is not None and not part[1].all())
             column.parts.append((rows, found))
         self.n += count
@@ -278,11 +329,11 @@ class Builder:
 
         return ScoredColumns(
             n=self.n, ids=self.ids, w=joined("w"), failed=joined("failed", dtype=bool),
-            judged=joined("judged", dtype=bool), verdict={key: joined("verdict", key) for key in JUDGED},
-            written={key: joined("written", key, bool) for key in JUDGED[1:]},
+            judged=joined("judged", dtype=bool), verdict={key: joined("verdict", key) for key in COMPLETIONS},
+            written={key: joined("written", key, bool) for key in REWRITES},
             question_codes=joined("question_codes", dtype=np.int32), questions=list(self.question_index)[2:],
             cluster_codes=joined("cluster_codes", dtype=np.int32), clusters=list(self.cluster_index)[2:],
-            duplicates=self.duplicates, reward_columns=self.columns)
+            duplicates=self._repeated(), reward_columns=self.columns)
 
 
 def dict_chunk(records: list[dict], listed: tuple) -> Chunk:
@@ -290,12 +341,12 @@ def dict_chunk(records: list[dict], listed: tuple) -> Chunk:
     get = [record.get for record in records]
     judges = [g("judge") for g in get]
     judged = [type(judge) is dict for judge in judges]
-    entries = [[(judge.get(key, ABSENT) if ok else None) for judge, ok in zip(judges, judged)] for key in JUDGED]
+    entries = [[(judge.get(key, ABSENT) if ok else None) for judge, ok in zip(judges, judged)] for key in COMPLETIONS]
     # an entry that is null or no dict has no verdict; one that is absent has no entry
     verdicts = tuple([entry if entry is ABSENT else entry.get("w") if type(entry) is dict else None
                       for entry in column] for column in entries)
     completions = [g("completions") for g in get]
-    written = tuple([type(c) is dict and c.get(key) is not None for c in completions] for key in JUDGED[1:])
+    written = tuple([type(c) is dict and c.get(key) is not None for c in completions] for key in REWRITES)
     rewards: dict = {}
     for position, record in enumerate(records):
         for key, found in record.items():

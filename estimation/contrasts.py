@@ -27,6 +27,7 @@ import numpy as np
 from estimation import multiplicity
 from estimation import robust
 from estimation import stats as es
+from utils.record import COMPLETIONS
 
 CONTRAST = "RATE contrast"
 POOLED = "RATE pooled"
@@ -65,7 +66,7 @@ def paired(first: dict, second: dict, alpha: float) -> list[dict]:
     clusters = robust.from_labels(np.asarray(labels)[a]) if labels is not None else robust.singletons(len(a))
     contributions, thetas, taus = [], [], []
     for arrays, index in ((first, a), (second, b)):
-        y, r, rr = (arrays[k][index] for k in ("original", "rewrite", "rewritten rewrite"))
+        y, r, rr = (arrays[k][index] for k in COMPLETIONS)
         d = es.oriented(w, rr, r)
         sd, psi_sd = robust.sd_influence(y, w)
         influence = es.influences(w, {"RATE": d})
@@ -118,33 +119,33 @@ def pooled(rows: list[dict], alpha: float) -> list[dict]:
     return out
 
 
-def same_examples(first: dict, second: dict) -> bool:
+def same_examples(first, second) -> bool:
     """Two analyses hold the same examples when they read one file, or files scored from one rewrites file."""
-    if first["plan"]["source"] == second["plan"]["source"]:
+    if first.input.source == second.input.source:
         return True
-    origin = [(a["plan"].get("rewrites") or {}).get("output") for a in (first, second)]
+    origin = [(a.input.rewrites or {}).get("output") for a in (first, second)]
     return origin[0] is not None and origin[0] == origin[1]
 
 
-def run_level(analyses: list[dict], section: dict) -> tuple[list[dict], list[str]]:
-    """The contrast rows (every pair of reward keys on the same examples) and, with effects.pool, the
-    pooled rows (every reward key held by two or more files), each with dataset and reward_key; and
+def run_level(analyses: list, section: dict) -> tuple[list[dict], list[str]]:
+    """Over the run's analyses (phases/treatment_effects.Analysis), the contrast rows (every pair of
+    reward keys on the same examples) and, with effects.pool, the pooled rows (every reward key held by two or more files), each with dataset and reward_key; and
     the lines printed under the table."""
     alpha, rows, notes = section["alpha"], [], []
     for i, first in enumerate(analyses):
         for second in analyses[i + 1:]:
-            if first["reward_key"] == second["reward_key"] or not same_examples(first, second):
+            if first.reward_key == second.reward_key or not same_examples(first, second):
                 continue
-            label = first["label"] if first["label"] == second["label"] else f"{first['label']} vs {second['label']}"
-            for row in paired(first["arrays"], second["arrays"], alpha):
-                rows.append({"dataset": label, "reward_key": f"{first['reward_key']} - {second['reward_key']}", **row})
+            label = first.label if first.label == second.label else f"{first.label} vs {second.label}"
+            for row in paired(first.arrays, second.arrays, alpha):
+                rows.append({"dataset": label, "reward_key": f"{first.reward_key} - {second.reward_key}", **row})
     if section["pool"]:
-        for key in dict.fromkeys(a["reward_key"] for a in analyses):
-            members = [a for a in analyses if a["reward_key"] == key]
+        for key in dict.fromkeys(a.reward_key for a in analyses):
+            members = [a for a in analyses if a.reward_key == key]
             if len(members) < 2:
                 notes.append(f"effects.pool: reward '{key}' is in one file only; nothing to pool")
                 continue
-            found = [row for a in members for row in a["results"]["estimates"] if row["estimator"] == "RATE"]
+            found = [row for a in members for row in a.results["estimates"] if row["estimator"] == "RATE"]
             for row in pooled(found, alpha):
                 rows.append({"dataset": f"pooled over {len(members)} files", "reward_key": key, **row})
                 het = row["heterogeneity"]

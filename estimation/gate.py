@@ -27,7 +27,7 @@ LABEL = " (passed judge only)"
 def assess(records, section: dict, judge: str) -> dict:
     """The `efficacy` block of an effects file, from the columns of a scored file (or its records)."""
     threshold = section["min_efficacy"]
-    columns = ensure(records, ("original",))
+    columns = ensure(records, (utils.record.ORIGINAL,))
     if not columns.has_verdicts():
         return {"measured": False, "threshold": threshold, "warning": NOT_MEASURED, "rows": [], "agreement": None}
     result = columns.efficacy()
@@ -63,7 +63,7 @@ def check(assessment: dict, section: dict, cfg, source) -> None:
 
 def selection_counts(records) -> dict:
     """Examples kept and dropped by effects.passed_judge_only, per W group (before other drops)."""
-    columns = ensure(records, ("original",))
+    columns = ensure(records, (utils.record.ORIGINAL,))
     passed = columns.passed()
     counts: dict = {}
     for group in (1, 0):

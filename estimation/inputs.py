@@ -15,10 +15,9 @@ import numpy as np
 
 from estimation.columns import ScoredColumns, ensure
 import utils
+from utils.record import ORACLE, ORIGINAL, REWARD_KEYS
 
 logger = logging.getLogger(__name__)
-
-ORACLE = utils.ORACLE
 
 
 def as_list(value, dotted: str, cfg) -> list[str]:
@@ -51,13 +50,13 @@ def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
 
 def as_columns(records, keys=None) -> ScoredColumns:
     """Records as columns (estimation/columns.py): phase 3 reads them so, tests may pass records."""
-    required = tuple(keys.values()) if keys else ("original",)
+    required = tuple(keys.values()) if keys else (ORIGINAL,)
     return ensure(records, [k for k in required if k != ORACLE], [ORACLE])
 
 
 def reward_keys_in(records, original_key: str) -> set[str]:
     """Keys of the per-model reward dicts: dicts holding a reward for the original completion."""
-    return as_columns(records, {"original": original_key}).reward_keys(original_key)
+    return as_columns(records, {ORIGINAL: original_key}).reward_keys(original_key)
 
 
 def find_reward_keys(records, wanted: str | list | None, original_key: str, path,
@@ -84,12 +83,10 @@ def find_reward_keys(records, wanted: str | list | None, original_key: str, path
 def check_completion_keys(records, reward_key: str, keys: dict[str, str], path) -> None:
     """A completion key that no record has a reward for is a config mistake, not missing data."""
     seen = as_columns(records, keys).seen(reward_key)
-    names = {"original": "effects.w_original_key", "rewrite": "effects.w_counterfactual_key",
-             "rewritten rewrite": "effects.w_rewritten_rewrite_key"}
     for name, key in keys.items():
-        if name in names and key not in seen:
-            raise utils.RateError(f"{path}: no record has a '{key}' reward under '{reward_key}' ({names[name]}); "
-                                  f"rewards there: {sorted(seen)}")
+        if name in REWARD_KEYS and key not in seen:
+            raise utils.RateError(f"{path}: no record has a '{key}' reward under '{reward_key}' "
+                                  f"(effects.{REWARD_KEYS[name]}); rewards there: {sorted(seen)}")
 
 
 def _group_counts(mask: np.ndarray, w: np.ndarray) -> dict[str, int]:

@@ -3,15 +3,15 @@
 msgspec decodes a block of lines per call into typed structs that hold only what phase 3 uses: the
 completions' texts, most of a line's bytes, are skipped without becoming Python strings, and the
 fields arrive as attributes rather than nested dicts, which one comprehension per field turns into
-columns a block at a time. Phase 3 on a million records takes 1.1-1.25 times the CPU of a minimal orjson + numpy script
-that computes its estimates, and 1.12 times its memory (bench/bench_effects.py; docs/performance.md).
+columns a block at a time. What that costs against a minimal reader of the same file:
+docs/performance.md (bench/bench_effects.py).
 
 The struct learns the file's layout: top-level keys and reward keys are not known in advance (a
 reward key is a model's name), so unknown fields are refused, and a line with one is read as a plain
 dict, which teaches the struct its new keys for the lines after it. Any line the typed decoder
-refuses for another reason (NaN, a field of an unexpected type, bad JSON) is also read as a plain
-dict by utils.parse_record, whose errors name the line: every line gives the same columns either way
-(tests/test_effects_columns.py).
+refuses for another reason (NaN, a reward that is no number, a field of an unexpected type, bad
+JSON) is also read as a plain dict by utils.parse_record, whose errors name the line: every line
+gives the same columns either way (tests/test_effects_columns.py).
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from pathlib import Path
 import operator
 from typing import Any, Union
 
-from estimation.columns import ABSENT, JUDGED, KNOWN, NOT_REWARDS, Builder, Chunk, ScoredColumns, build, dict_chunk
+from estimation.columns import ABSENT, NOT_REWARDS, Builder, Chunk, ScoredColumns, build, dict_chunk
 import utils
+from utils.record import COMPLETIONS, FIELDS, REWRITES
 
 logger = logging.getLogger(__name__)
 NULL = b"null"
 # bytes of lines decoded in one call: the structs of 1 MB of lines stay in the CPU's cache while they
-# are read off into columns; those of 8 MB did not, which cost twice the CPU (bench/bench_effects.py)
+# are read off into columns, where those of much larger blocks do not (docs/performance.md)
 BLOCK = 1 << 20
 
 
@@ -99,7 +100,7 @@ def _blocks(handle, digest):
 class _LinesBefore:
     """How many lines a file holds before a byte offset, counted only when a refused block needs its
     line numbers (for errors that name them), reading on from the last offset asked for: counting
-    every block's lines had cost 0.9 s in a million records."""
+    every block's lines was a measurable share of phase 3's time."""
 
     def __init__(self, path: Path):
         self.path, self.offset, self.lines = path, 0, 0
@@ -155,8 +156,9 @@ class _Layout:
 
     def __init__(self, msgspec, listed: tuple):
         self.msgspec, self.listed = msgspec, listed
-        self.top: dict[str, bool] = {}        # top-level key beyond KNOWN -> whether it holds rewards
+        self.top: dict[str, bool] = {}        # top-level key beyond the record's own -> whether it holds rewards
         self.completion_keys: set = set()     # completion keys of reward dicts beyond `listed`
+        self.order: dict[str, int] = {}       # top-level key -> where the lines learnt from hold it
         self.untyped = 0
         self._build()
 
@@ -166,21 +168,24 @@ class _Layout:
         # gc=False: decoded JSON holds no cycles, and untracked structs cost less to make and to free
         verdict = msgspec.defstruct("Verdict", [("w", Any, None)], gc=False)
         judge = msgspec.defstruct("Judge", [(f"j{i}", Union[verdict, None, msgspec.UnsetType], field(default=unset, name=key))
-                                            for i, key in enumerate(JUDGED)], gc=False)
+                                            for i, key in enumerate(COMPLETIONS)], gc=False)
         written = msgspec.defstruct("Written", [(f"c{i}", raw, field(default=raw(b"null"), name=key))
-                                                for i, key in enumerate(JUDGED[1:])], gc=False)
-        # every completion key a reward dict may hold is a field, so that a new one is refused and learnt
-        reward_fields = [(f"r{i}", Any, field(default=unset, name=key)) for i, key in enumerate(self.listed)]
+                                                for i, key in enumerate(REWRITES)], gc=False)
+        # every completion key a reward dict may hold is a field, so that a new one is refused and learnt;
+        # a reward is a float (an int becomes one), and any other value refuses its line to the plain
+        # reader, so the columns take a chunk's rewards whole (columns._rewards)
+        reward = Union[float, msgspec.UnsetType]
+        reward_fields = [(f"r{i}", reward, field(default=unset, name=key)) for i, key in enumerate(self.listed)]
         reward_fields += [(f"x{i}", raw, field(default=unset, name=key))
                           for i, key in enumerate(sorted(self.completion_keys))]
         rewards = msgspec.defstruct("Rewards", reward_fields, forbid_unknown_fields=True, gc=False)
-        fields = [("k0", Any, field(default=unset, name="id")), ("k1", Any, field(default=unset, name="w_original")),
-                  ("k2", Any, field(default=unset, name="failures")),
-                  ("k3", Union[judge, None, msgspec.UnsetType], field(default=unset, name="judge")),
-                  ("k4", Union[written, None, msgspec.UnsetType], field(default=unset, name="completions")),
-                  ("k5", Any, field(default=unset, name="reward_question")),
-                  ("k6", Any, field(default=unset, name="cluster")),
-                  ("k7", raw, field(default=unset, name="changes"))]
+        # The record's own fields (utils.record.Record), each as phase 3 reads it: the judge's verdicts,
+        # whether each rewrite was written, a few values as they are; any other field (`changes`) is
+        # skipped as raw bytes, never parsed into Python objects.
+        read_as = {"id": Any, "w_original": Any, "failures": Any, "reward_question": Any, "cluster": Any,
+                   "judge": Union[judge, None, msgspec.UnsetType],
+                   "completions": Union[written, None, msgspec.UnsetType]}
+        fields = [(key, read_as.get(key, raw), field(default=unset)) for key in FIELDS]
         self.reward_names = []
         for i, (key, holds_rewards) in enumerate(sorted(self.top.items())):
             # a key that has held no dict is typed so that a dict there is refused and learnt, not skipped
@@ -190,9 +195,11 @@ class _Layout:
                 self.reward_names.append((f"t{i}", key))
         self.extras = [(name, key) for (name, _, _), key in zip(reward_fields[len(self.listed):],
                                                                  sorted(self.completion_keys))]
-        # each reward, read off a record along its whole path in one C call (_rewards)
-        self.reward_getters = {name: [operator.attrgetter(f"{name}.r{i}") for i in range(len(self.listed))]
-                               for name, _ in self.reward_names}
+        # a record's dict under a reward key, then each reward off the dicts (_rewards): two short
+        # attribute reads per reward cost less than one along the whole path
+        self.reward_getters = [operator.attrgetter(f"r{i}") for i in range(len(self.listed))]
+        # in the lines' own order: the decoder looks for each key from the field after the last it found
+        fields.sort(key=lambda spec: self.order.get(spec[2].name or spec[0], len(self.order)))
         record = msgspec.defstruct("Record", fields, forbid_unknown_fields=True, gc=False)
         self.decode = msgspec.json.Decoder(record).decode
         self.decode_lines = msgspec.json.Decoder(record).decode_lines
@@ -201,10 +208,12 @@ class _Layout:
         """Add the keys of a line the typed decoder refused; rebuild only when there is one."""
         self.untyped += 1
         new = False
+        for key in record:
+            self.order.setdefault(key, len(self.order))
         for key, value in record.items():
-            if key in KNOWN or key == "changes":
+            if key in NOT_REWARDS:
                 continue
-            holds = type(value) is dict and key not in NOT_REWARDS
+            holds = type(value) is dict
             if key not in self.top or (holds and not self.top[key]):
                 self.top[key] = holds or self.top.get(key, False)
                 new = True
@@ -228,28 +237,30 @@ class _Layout:
             return Chunk([], [], [], [], ([], [], []), ([], []), [], [])
         judged = [True] * count
         try:
-            verdicts = ([r.k3.j0.w for r in records], [r.k3.j1.w for r in records], [r.k3.j2.w for r in records])
+            verdicts = ([r.judge.j0.w for r in records], [r.judge.j1.w for r in records],
+                        [r.judge.j2.w for r in records])
         except AttributeError:
-            judges = [r.k3 for r in records]
+            judges = [r.judge for r in records]
             judged = [judge is not None and judge is not ABSENT for judge in judges]
             entries = zip(*((_JUDGE_ENTRIES(judge) if ok else _NO_JUDGE) for judge, ok in zip(judges, judged)))
             verdicts = tuple(_verdicts(column) for column in entries)
         try:
             # a Raw does not compare with bytes; any text but a 2-letter one is told from null by its length
-            written = ([len(r.k4.c0) != 4 for r in records], [len(r.k4.c1) != 4 for r in records])
+            written = ([len(r.completions.c0) != 4 for r in records], [len(r.completions.c1) != 4 for r in records])
         except AttributeError:
-            completions = [_NO_COMPLETIONS if c is None or c is ABSENT else c for c in [r.k4 for r in records]]
+            completions = [_NO_COMPLETIONS if c is None or c is ABSENT else c for c in [r.completions for r in records]]
             written = ([len(c.c0) != 4 for c in completions], [len(c.c1) != 4 for c in completions])
         else:
             completions = None
         if False in written[0] or False in written[1]:
-            completions = completions or [r.k4 for r in records]
+            completions = completions or [r.completions for r in records]
             for flags, getter in zip(written, (_C0, _C1)):
                 for i in [i for i, flag in enumerate(flags) if not flag]:
                     flags[i] = bytes(getter(completions[i])) != NULL
-        return Chunk(ids=[r.k0 for r in records], w=[r.k1 for r in records], failures=[r.k2 for r in records],
-                     judged=judged, verdicts=verdicts, written=written, questions=[r.k5 for r in records],
-                     clusters=[r.k6 for r in records], rewards=self._rewards(records, builder))
+        return Chunk(ids=[r.id for r in records], w=[r.w_original for r in records],
+                     failures=[r.failures for r in records], judged=judged, verdicts=verdicts, written=written,
+                     questions=[r.reward_question for r in records], clusters=[r.cluster for r in records],
+                     rewards=self._rewards(records, builder), typed=True)
 
     def _rewards(self, records: list, builder: Builder) -> dict:
         """Chunk.rewards: per reward key, the records holding its dict, their rewards per listed
@@ -262,23 +273,18 @@ class _Layout:
                       if completion not in builder.column(key).seen]
             if not any(needed) and not extras:
                 continue  # nothing left to learn of a key that is not analysed
+            getters = [getter if need else None for need, getter in zip(needed, self.reward_getters)]
+            dicts = list(map(operator.attrgetter(name), records))
             try:
-                values = [list(map(getter, records)) if need else None
-                          for need, getter in zip(needed, self.reward_getters[name])]
-                positions, dicts = range(len(records)), None
+                values = [list(map(getter, dicts)) if getter else None for getter in getters]
+                positions = range(len(records))
             except AttributeError:  # some record has no dict (or a null) under this key
-                held = list(map(operator.attrgetter(name), records))
-                positions = [i for i, value in enumerate(held) if value is not None and value is not ABSENT]
+                positions = [i for i, value in enumerate(dicts) if value is not None and value is not ABSENT]
                 if not positions:
                     continue
-                dicts = [held[i] for i in positions]
-                values = [list(map(operator.attrgetter(f"r{i}"), dicts)) if need else None
-                          for i, need in enumerate(needed)]
-            others = set()
-            if extras:
-                dicts = dicts if dicts is not None else list(map(operator.attrgetter(name), records))
-                others = {completion for extra, completion in extras
-                          if any(getattr(d, extra) is not ABSENT for d in dicts)}
+                dicts = [dicts[i] for i in positions]
+                values = [list(map(getter, dicts)) if getter else None for getter in getters]
+            others = {completion for extra, completion in extras if any(getattr(d, extra) is not ABSENT for d in dicts)}
             rewards[key] = (positions, values, others)
         return rewards
 

@@ -15,11 +15,12 @@ from estimation import inputs as effects_inputs
 from estimation import robust
 from estimation import sensitivity as effects_sensitivity
 from estimation import stats as es
+from reporting.render import interval
 import utils
+from utils.record import COMPLETIONS, ORACLE, ORIGINAL, reward_keys
 
 logger = logging.getLogger(__name__)
 
-ORACLE = effects_inputs.ORACLE
 ESTIMATORS, ESTIMANDS = es.ESTIMATORS, es.ESTIMANDS
 ORIGINAL_NAMES = {"single rewrite": "single_rewrite", "RATE": "rewritten_rewrite"}
 ROW_KEYS = ("estimator", "estimand", "estimate", "se", "ci_low", "ci_high", "p", "p_holm", "p_bh", "n1", "n0",
@@ -128,7 +129,7 @@ def estimate(arrays: dict, alpha: float, bootstrap_resamples: int = 0, seed: int
     undefined = undefined_estimands(n1, n0)
     if undefined:
         logger.warning("%s", " | ".join(undefined.values()))
-    rewards = [arrays[k] for k in ("original", "rewrite", "rewritten rewrite")]
+    rewards = [arrays[k] for k in COMPLETIONS]
     largest = max(float(np.max(np.abs(v))) for v in rewards)
     if largest > LARGEST_REWARD:
         raise utils.RateError(f"rewards as large as {largest:.3g} overflow when squared (above {LARGEST_REWARD:g}): "
@@ -151,7 +152,7 @@ def estimate(arrays: dict, alpha: float, bootstrap_resamples: int = 0, seed: int
         results[f"{estimand}_rewritten_rewrite_stderr_unpaired"] = (
             None if estimand in undefined else _number(computed["unpaired"][estimand]))
     results["reward_std"] = std
-    results["reward_kurtosis"] = _number(kurtosis(arrays["original"], w))
+    results["reward_kurtosis"] = _number(kurtosis(arrays[ORIGINAL], w))
     if results["reward_kurtosis"] is not None and results["reward_kurtosis"] > KURTOSIS_WARNING:
         logger.warning("R(original) is heavy-tailed (kurtosis %.1f within the W groups, 3 for a normal): the effect-size "
                        "intervals, which need its fourth moment, may cover less than stated; prefer the raw-unit "
@@ -251,7 +252,7 @@ def placebo_summary(results: dict, reward_key: str) -> dict:
     holds = row["ci_low"] <= 0 <= row["ci_high"]
     level = f"{100 * (1 - results['alpha']):g}%"
     line = (f"placebo '{reward_key}' (a reward that ignores W): RATE ATE {row['estimate']:+.4f}, {level} CI "
-            f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]" + (
+            f"{interval(row['ci_low'], row['ci_high'], nan='+nan')}" + (
                 ", consistent with 0: no off-target asymmetry this reward can see" if holds else
                 ", not 0: the rewriter's two directions change W-blind features differently; RATE's other "
                 "estimates may be biased by such an asymmetry (see the sensitivity analysis)"))
@@ -267,8 +268,7 @@ FEW_CLUSTERS = 30
 def analyse(records: list[dict], reward_key: str, section: dict, source) -> tuple[dict, dict, dict]:
     """Effects of one reward key in one file: the results dict, the dropped counts, and the arrays
     (with `clusters`) it was estimated from."""
-    keys = {"original": section["w_original_key"], "rewrite": section["w_counterfactual_key"],
-            "rewritten rewrite": section["w_rewritten_rewrite_key"]}
+    keys = reward_keys(section)
     columns = effects_inputs.as_columns(records, keys)
     effects_inputs.check_completion_keys(columns, reward_key, keys, source)
     if columns.n and not columns.rewards(reward_key, ORACLE)[1].any():

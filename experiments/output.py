@@ -3,12 +3,11 @@ LaTeX), and one HTML page that collects every sweep of the run."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from experiments.summary import COLUMNS, as_figure_rows
 from reporting import figures
-from reporting import report
+from reporting.render import Column, Table, latex_escape, to_html
 
 SHOWN = ("value", "estimator", "estimand", "mean_estimate", "mean_truth", "bias", "rmse", "coverage",
          "predicted_bias", "mean_breakdown_delta", "asymmetry_fires")
@@ -21,51 +20,39 @@ HEADINGS = {"value": "value", "estimator": "estimator", "estimand": "estimand", 
 SHARES = ("coverage", "asymmetry_fires", "efficacy")
 
 
-def cell(value, column: str = "") -> str:
-    if value is None:
-        return ""
-    if column == "value" or not isinstance(value, float):
-        return f"{value:g}" if isinstance(value, (int, float)) else str(value)
-    if column in SHARES:
-        return f"{value:.2f}"
-    return f"{value:+.4f}" if abs(value) < 1e4 else f"{value:.3g}"
-
-
 def shown_columns(rows: list[dict]) -> list[str]:
     return [c for c in SHOWN if any(row.get(c) is not None for row in rows)]
 
 
-def markdown_table(rows: list[dict]) -> str:
+def column(name: str) -> Column:
+    """A summary column by its key: the swept value as written, shares of replicates to 2 decimals,
+    and the estimates, in 3 significant digits from 1e4 on (so that a diverging one keeps the table narrow)."""
+    if name == "value":
+        return Column(HEADINGS[name], "count")
+    if name in ("estimator", "estimand"):
+        return Column(HEADINGS[name])
+    if name in SHARES:
+        return Column(HEADINGS[name], "share")
+    return Column(HEADINGS[name], "estimate", short_from=1e4)
+
+
+def table(rows: list[dict]) -> Table:
     columns = shown_columns(rows)
-    lines = ["| " + " | ".join(HEADINGS[c] for c in columns) + " |",
-             "|" + "|".join("---" if c in ("estimator", "estimand") else "---:" for c in columns) + "|"]
-    lines += ["| " + " | ".join(cell(row.get(c), c) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return Table([column(c) for c in columns], [[row.get(c) for c in columns] for row in rows])
+
+
+def markdown_table(rows: list[dict]) -> str:
+    return table(rows).to_terminal() + "\n"
 
 
 def latex_table(rows: list[dict], caption: str) -> str:
-    columns = shown_columns(rows)
-
-    def tex(text: str) -> str:
-        return text.replace("%", r"\%").replace("_", r"\_").replace("Δ", r"$\Delta$")
-
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{" + "".join(
-        "l" if c in ("estimator", "estimand") else "r" for c in columns) + "}", r"\toprule",
-             " & ".join(tex(HEADINGS[c]) for c in columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(tex(cell(row.get(c), c)) for c in columns) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex(caption)}}}", r"\end{table}", ""]
-    return "\n".join(lines)
+    return table(rows).to_latex(latex_escape(caption))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     import utils
 
-    def write(handle):
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-    utils.atomic_write(path, write)
+    utils.atomic_write(path, Table(COLUMNS, [[row.get(c) for c in COLUMNS] for row in rows]).to_csv)
 
 
 def sweep_plot(points: list[tuple[float, list[dict]]], png: Path, *, label: str, title: str, dpi: int = 150,
@@ -77,14 +64,11 @@ def sweep_plot(points: list[tuple[float, list[dict]]], png: Path, *, label: str,
 
 
 def page(sections: list[dict], title: str, when: str) -> tuple[list[tuple], str]:
-    """The blocks of the run's page (reporting/report.py renders them) and its HTML."""
+    """The blocks of the run's page (reporting/render.py renders them) and its HTML."""
     blocks: list[tuple] = [("h1", title), ("p", f"Written by run_experiments.py on {when}. Each point is the mean "
                                                 "over its replicates; the error bars are the mean 95% interval of "
                                                 "one replicate; the dashed line is the mean true effect.")]
     for section in sections:
-        rows = section["rows"]
-        columns = shown_columns(rows)
         blocks += [("h2", section["title"]), ("p", section["description"]),
-                   ("image", section["figure"], section["title"]),
-                   ("table", [HEADINGS[c] for c in columns], [[cell(r.get(c), c) for c in columns] for r in rows])]
-    return blocks, report.to_html(blocks, title)
+                   ("image", section["figure"], section["title"]), ("table", table(section["rows"]))]
+    return blocks, to_html(blocks, title)

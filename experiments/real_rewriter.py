@@ -21,12 +21,16 @@ from pathlib import Path
 
 import utils
 from experiments import runner
-from reporting import render
+from reporting.render import Column, Table, to_markdown
 
 logger = logging.getLogger(__name__)
 PHASES = ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py")
 COLUMNS = ("estimator", "estimand", "simulated_truth", "simulated", "simulated_ci_low", "simulated_ci_high",
            "simulated_n", "real_truth", "real", "real_ci_low", "real_ci_high", "real_n")
+# the markdown table: each rewriter's estimate and interval beside the truth of its own examples
+COMPARED = ["estimator", "estimand", Column("simulated rewriter", "estimate"), Column("95% CI", "interval"),
+            Column("truth", "estimate"), Column("n", "count"), Column("real rewriter", "estimate"),
+            Column("95% CI", "interval"), Column("truth", "estimate"), Column("n", "count")]
 
 
 def overrides_of(section: dict, value, n_examples: int) -> list[tuple[str, str]]:
@@ -83,16 +87,6 @@ def run(name: str, path: Path, base_url: str, model: str, n_examples: int | None
             "dropped": effects.get("dropped") or {}}
 
 
-def cell(value) -> str:
-    if value is None:
-        return ""
-    return render.number(value) if isinstance(value, float) else str(value)
-
-
-def interval(low, high) -> str:
-    return "" if low is None else f"[{render.number(low)}, {render.number(high)}]"
-
-
 def markdown(point: dict) -> str:
     """The comparison table, then the judge's efficacy of the real rewriter's rewrites, through the
     renderer every report uses (so a model name with markup in it reads as written)."""
@@ -100,31 +94,23 @@ def markdown(point: dict) -> str:
     simulated_share = ", ".join(f"{k} {v:.2f}" for k, v in point["simulated_efficacy"].items()) or "not measured"
     blocks = [("p", f"{point['title']}: {point['sweep_key']} = {point['value']}, seed 0, {point['n']} examples; "
                     f"real rewriter {point['model']}"),
-              ("table", ["estimator", "estimand", "simulated rewriter", "95% CI", "truth", "n", "real rewriter",
-                         "95% CI", "truth", "n"],
-               [[r["estimator"], r["estimand"], cell(r["simulated"]),
-                 interval(r["simulated_ci_low"], r["simulated_ci_high"]), cell(r["simulated_truth"]),
-                 cell(r["simulated_n"]), cell(r["real"]), interval(r["real_ci_low"], r["real_ci_high"]),
-                 cell(r["real_truth"]), cell(r["real_n"])] for r in point["rows"]]),
+              ("table", Table(COMPARED, [[r["estimator"], r["estimand"], r["simulated"],
+                                          (r["simulated_ci_low"], r["simulated_ci_high"]), r["simulated_truth"],
+                                          r["simulated_n"], r["real"], (r["real_ci_low"], r["real_ci_high"]),
+                                          r["real_truth"], r["real_n"]] for r in point["rows"]])),
               ("p", f"Efficacy of the real rewriter's rewrites, judged by {efficacy.get('judge', 'no judge')} "
                     f"(the simulated rewriter's share flipped by the template's rule: {simulated_share}):"),
-              ("table", ["round", "direction", "passed", "judged", "share"],
-               [[r["round"], r["direction"], r["passed"], r["judged"],
-                 "" if r.get("share") is None else format(r["share"], ".2f")] for r in efficacy.get("rows", [])])]
+              ("table", Table(["round", "direction", Column("passed", "count"), Column("judged", "count"),
+                               Column("share", "share")],
+                              [[r["round"], r["direction"], r["passed"], r["judged"], r.get("share")]
+                               for r in efficacy.get("rows", [])]))]
     if efficacy.get("warning"):
         blocks.append(("warning", efficacy["warning"]))
     if point["dropped"]:
         blocks.append(("p", "Dropped before estimating: " + ", ".join(f"{k} {v}" for k, v in point["dropped"].items())))
-    return render.to_markdown(blocks, Path("."))
+    return to_markdown(blocks, Path("."))
 
 
 def write_csv(path: Path, point: dict) -> None:
-    import csv
-
-    def write(handle) -> None:
-        writer = csv.DictWriter(handle, fieldnames=["experiment", "value", *COLUMNS], lineterminator="\n")
-        writer.writeheader()
-        for row in point["rows"]:
-            writer.writerow({"experiment": point["name"], "value": point["value"], **row})
-
-    utils.atomic_write(path, write)
+    utils.atomic_write(path, Table(["experiment", "value", *COLUMNS], [
+        [point["name"], point["value"], *(row[c] for c in COLUMNS)] for row in point["rows"]]).to_csv)

@@ -2,11 +2,11 @@
 
 `make experiments` runs hundreds of (sweep value, seed) points; four processes each would spend most
 of the time starting Python. So a point uses the packages the phases use, in the order they use them:
-the dataset template samples the examples (dataset_templates._sampling), the `simulated` rewriter
-rewrites them twice with the same random streams as create_dataset.py (rewriters.simulated, request
-ids `<id>:rewrite` and `<id>:rewritten rewrite`), the scoring template scores every text, and
-estimation.results.estimate computes every estimator on the arrays. tests/test_experiments.py checks
-that a point gives the same estimates as the four scripts run on the same config.
+the dataset template samples the examples (dataset_templates._sampling), phase 1's own two-pass
+rewrite makes their records with the `simulated` rewriter (dataset_templates._rewrites), the scoring
+template scores every text, and estimation.results.estimate computes every estimator on the arrays.
+tests/test_experiments.py checks that a point's records are create_dataset.py's on the same config,
+and its estimates the four scripts'.
 """
 
 from __future__ import annotations
@@ -16,25 +16,14 @@ import logging
 import numpy as np
 
 import utils
-from dataset_templates import _sampling
+from dataset_templates import _rewrites, _sampling
 from estimation import results as effects_results
-from rewriters import RewriteRequest
 from rewriters import simulated
-
-REWRITE, REWRITTEN_REWRITE = "rewrite", "rewritten rewrite"
-
-
-def rewrite_twice(examples, template, backend) -> tuple[dict, dict]:
-    first = [RewriteRequest(f"{ex.id}:{REWRITE}", template.prompt_for(ex.original, not ex.w), ex.original, not ex.w)
-             for ex in examples]
-    once = backend.rewrite(first)
-    second = [RewriteRequest(f"{ex.id}:{REWRITTEN_REWRITE}", template.prompt_for(once[r.custom_id].text, ex.w),
-                             once[r.custom_id].text, ex.w) for ex, r in zip(examples, first)]
-    return once, backend.rewrite(second)
+from utils.record import COMPLETIONS, ORACLE, REWRITE, REWRITES, REWRITTEN_REWRITE
 
 
-def run_point(cfg: utils.Config) -> dict:
-    """Every estimator's rows, the diagnostics and the rewrites' efficacy for one config."""
+def records(cfg: utils.Config) -> tuple[list[dict], object]:
+    """Phase 1's records of one config without a judge, and the dataset template that made them."""
     section = cfg["rewrites"]
     template = utils.build_from_module("dataset_templates", section["dataset_name"], "rewrites.dataset_name",
                                        "rewrites.template_options", cfg)
@@ -47,22 +36,29 @@ def run_point(cfg: utils.Config) -> dict:
     options = utils.merge_options(section["backend_options"], simulated.OPTIONS, "rewrites.backend_options",
                                   cfg.sources, simulated.CHECKS)
     backend = simulated.build(options, template, "simulated", 0.0, section["seed"])
-    once, twice = rewrite_twice(chosen, template, backend)
-    texts = {"original": [ex.original for ex in chosen],
-             "rewrite": [once[f"{ex.id}:{REWRITE}"].text for ex in chosen],
-             "rewritten rewrite": [twice[f"{ex.id}:{REWRITTEN_REWRITE}"].text for ex in chosen],
-             utils.ORACLE: [template.oracle_counterfactual(ex.original, not ex.w) for ex in chosen]}
+    return _rewrites.make_records(chosen, template, backend), template
+
+
+def run_point(cfg: utils.Config) -> dict:
+    """Every estimator's rows, the diagnostics and the rewrites' efficacy for one config."""
+    made, template = records(cfg)
+    # as treatment_effects.py drops an example whose rewrite failed
+    kept = [record for record in made if not record.get("failures")]
+    names = [*COMPLETIONS, ORACLE] if template.oracle_counterfactual is not None else list(COMPLETIONS)
+    texts = {name: [record["completions"][name] for record in kept] for name in names}
     model = reward_model(cfg)
-    questions = [ex.question for ex in chosen]
+    questions = [record["reward_question"] for record in kept]
     rewards = {name: np.asarray(model.score_batch(questions, batch), dtype=float) for name, batch in texts.items()}
-    w = np.array([ex.w for ex in chosen], dtype=bool)
+    w = np.array([record["w_original"] for record in kept], dtype=bool)
     results = effects_results.estimate({"w": w, **rewards}, cfg["effects"]["alpha"],
                                        deltas=cfg["effects"]["sensitivity_deltas"])
-    flipped = {name: np.mean([template.classify_text(text) is (not ex.w if name == "rewrite" else ex.w)
-                              for ex, text in zip(chosen, texts[name])])
-               for name in ("rewrite", "rewritten rewrite")} if template.classify_text else {}
+    # the W each rewrite was asked for: the opposite of the original's, then the original's again
+    asked = {REWRITE: [not record["w_original"] for record in kept],
+             REWRITTEN_REWRITE: [record["w_original"] for record in kept]}
+    flipped = {name: np.mean([template.classify_text(text) is target for text, target in zip(texts[name], asked[name])])
+               for name in REWRITES} if template.classify_text else {}
     return {"rows": results["estimates"], "asymmetry": results["diagnostics"].get("off_target_asymmetry"),
-            "reward_std": results["reward_std"], "efficacy": flipped, "n": len(chosen)}
+            "reward_std": results["reward_std"], "efficacy": flipped, "n": len(kept)}
 
 
 _MODELS: dict = {}
@@ -70,8 +66,8 @@ _MODELS: dict = {}
 
 def reward_model(cfg: utils.Config):
     """The scoring template's model, built once per process for each (template, options): loading
-    VADER and the spelling dictionary took 0.24 s of a 0.57 s point, and every point of a sweep asks
-    for the same model."""
+    VADER and the spelling dictionary is a large share of a point's time, and every point of a sweep
+    asks for the same model."""
     key = (cfg["scoring"]["model"], repr(sorted(cfg["scoring"]["model_options"].items())))
     if key not in _MODELS:
         _MODELS[key] = utils.build_from_module("scoring_templates", cfg["scoring"]["model"], "scoring.model",

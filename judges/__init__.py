@@ -30,8 +30,6 @@ import utils
 
 logger = logging.getLogger(__name__)
 
-KEYS = ("original", "rewrite", "rewritten rewrite")
-
 
 @dataclass(frozen=True)
 class Verdict:

@@ -15,39 +15,37 @@ its estimate on them; visualize.py shows them.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from utils import record_w
+from utils.record import COMPLETIONS, ORIGINAL, REWRITE, REWRITTEN_REWRITE, passed, record_w, verdict
 
-ROUNDS = (("first rewrite", "rewrite"), ("second rewrite", "rewritten rewrite"))
+ROUNDS = (("first rewrite", REWRITE), ("second rewrite", REWRITTEN_REWRITE))
 
 
-def verdict(record: dict, key: str) -> Optional[bool]:
-    judge = record.get("judge")
-    entry = judge.get(key) if isinstance(judge, dict) else None
-    return entry.get("w") if isinstance(entry, dict) else None
+class Judged(NamedTuple):
+    """What efficacy reads of the records, as columns (numpy arrays; estimation/columns.ScoredColumns
+    holds the same): W per example (1, 0, -1 unknown), whether it has a judge dict, the verdict codes
+    (verdict_code; -2 where the judge has no entry) of its completions, and whether its rewrite and
+    rewritten rewrite exist."""
+
+    w: object
+    judged: object
+    verdict: dict
+    written: dict
 
 
 def has_verdicts(records: list[dict]) -> bool:
     return any(isinstance(record.get("judge"), dict) for record in records)
 
 
-def passed(record: dict) -> Optional[bool]:
-    """Whether both rewrites passed the judge (None: the record has no verdicts or no W)."""
-    w = record_w(record)
-    if w is None or not isinstance(record.get("judge"), dict):
-        return None
-    return verdict(record, "rewrite") == (not w) and verdict(record, "rewritten rewrite") == w
-
-
 def direction_name(group: bool, round_key: str) -> str:
-    start = group if round_key == "rewrite" else not group
+    start = group if round_key == REWRITE else not group
     return f"W={int(start)}→{int(not start)}"
 
 
 def verdict_code(found) -> int:
-    """A judge's `w` as a small integer: 1 / 0 where it equals True / False (by equality, as `passed`
-    compares them, so 1 counts as True), -1 where there is none, 2 for any other value."""
+    """A judge's `w` as a small integer: 1 / 0 where it equals True / False (by equality, as
+    utils.record.passed compares them, so 1 counts as True), -1 where there is none, 2 for any other value."""
     if found is None:
         return -1
     if found == True:  # noqa: E712
@@ -61,26 +59,25 @@ def efficacy(records: list[dict]) -> dict:
 
     w = np.array([-1 if record_w(r) is None else int(record_w(r)) for r in records], dtype=np.int8)
     judged = np.array([isinstance(r.get("judge"), dict) for r in records], dtype=bool)
-    verdicts = {key: np.array([verdict_code(verdict(r, key)) for r in records], dtype=np.int8)
-                for key in ("original", "rewrite", "rewritten rewrite")}
-    listed = np.array([judged_here and "original" in r["judge"] for r, judged_here in zip(records, judged)], dtype=bool)
+    verdicts = {key: np.array([verdict_code(verdict(r, key)) for r in records], dtype=np.int8) for key in COMPLETIONS}
+    listed = np.array([judged_here and ORIGINAL in r["judge"] for r, judged_here in zip(records, judged)], dtype=bool)
     written = {key: np.array([(r.get("completions") or {}).get(key) is not None for r in records], dtype=bool)
                for _, key in ROUNDS}
-    return efficacy_of(w, judged, verdicts, listed, written)
+    return efficacy_of(Judged(w, judged, verdicts, written), listed)
 
 
-def efficacy_of(w, judged, verdicts: dict, listed, written: dict) -> dict:
-    """`efficacy` from columns: W per example (1, 0, -1 unknown), whether it has a judge dict, the
-    verdict codes (verdict_code; -2 where the judge has no entry) of its three completions, whether
-    the judge lists its original, and whether its rewrite and rewritten rewrite exist (numpy arrays)."""
-    known = judged & (w >= 0)
+def efficacy_of(columns, listed) -> dict:
+    """`efficacy` from columns (a Judged, or estimation/columns.ScoredColumns), and whether the judge
+    lists each example's original."""
+    w, verdicts, written = columns.w, columns.verdict, columns.written
+    known = columns.judged & (w >= 0)
     rows = []
     for round_name, key in ROUNDS:
         for group in (True, False):
             examples = known & (w == int(group)) & written[key]
-            if key == "rewritten rewrite":
-                examples &= verdicts["rewrite"] == int(not group)
-            target = int(not group) if key == "rewrite" else int(group)
+            if key == REWRITTEN_REWRITE:
+                examples &= verdicts[REWRITE] == int(not group)
+            target = int(not group) if key == REWRITE else int(group)
             found = verdicts[key][examples]
             judged_n, passed_n = int(examples.sum()), int((found == target).sum())
             undecided = int((found < 0).sum())
@@ -88,7 +85,7 @@ def efficacy_of(w, judged, verdicts: dict, listed, written: dict) -> dict:
                          "passed": passed_n, "judged": judged_n, "undecided": undecided,
                          "share": round(passed_n / judged_n, 4) if judged_n else None})
     both = {}
-    both_passed = known & (verdicts["rewrite"] == 1 - w) & (verdicts["rewritten rewrite"] == w)
+    both_passed = passed(columns)
     for group in (1, 0):
         members = known & (w == group)
         if members.any():
@@ -96,7 +93,7 @@ def efficacy_of(w, judged, verdicts: dict, listed, written: dict) -> dict:
     originals = known & listed
     agreement = None
     if originals.any():
-        found = verdicts["original"][originals]
+        found = verdicts[ORIGINAL][originals]
         decided = found >= 0
         agree = int((found[decided & (found < 2)] == w[originals][decided & (found < 2)]).sum())
         agreement = {"agree": agree, "judged": int(originals.sum()), "undecided": int((~decided).sum()),

@@ -87,6 +87,9 @@ class LLMJudge:
     def __init__(self, backend, template, backend_name: str):
         self.backend, self.template, self.backend_name = backend, template, backend_name
 
+    def close(self) -> None:
+        self.backend.close()
+
     def describe(self) -> dict:
         out = {"method": "llm", "backend": self.backend_name, "model": self.backend.model,
                "logprobs": self.backend.settings["logprobs"], "max_tokens": self.backend.settings["max_tokens"]}

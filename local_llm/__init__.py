@@ -4,9 +4,9 @@ without an API key: SmolLM2-135M-Instruct, whose GGUF weights (Q4_1, 98 MB) ship
 127.0.0.1 as an OpenAI-compatible endpoint (local_llm/serve.py).
 
 Why `transformers serve` and not llama.cpp's server: llama-cpp-python has no binary wheel on PyPI and
-compiled for almost 4 minutes here, on every clean install; `transformers serve` is pure Python
-(fastapi and uvicorn install in seconds) and is ready a few seconds after it starts (docs/rewriting.md,
-"Rewriting and judging with a local model", has the measurements of both). It cannot read the GGUF
+compiles on every clean install; `transformers serve` is pure Python (fastapi and uvicorn need no
+compiler) and is ready soon after it starts (docs/rewriting.md, "Rewriting and judging with a local
+model", has the measurements of both). It cannot read the GGUF
 file itself (the file's config names no architecture), so `prepare()` de-quantises it once into a Hugging Face folder (float32, 517 MB) under
 PROJECT_DIR/data/models/. The same GGUF file loads in this process too: the `transformers` backend's
 `gguf_file` option.

@@ -22,6 +22,7 @@ from reporting.figure_style import new_figure as _figure
 from reporting.figure_style import save as _save
 from reporting.figure_style import style as _style
 from reporting.forest import forest_figure
+from utils.record import ORIGINAL, REWRITTEN_REWRITE
 
 __all__ = ["COLORS", "ESTIMANDS", "ESTIMATORS", "MARKERS", "STYLE", "TRUTH_STYLE", "WARNING_COLOR", "WIDTH",
            "axis_label", "plain", "value_keys", "forest_figure", "distributions_figure", "sweep_figure",
@@ -71,8 +72,8 @@ def distributions_figure(groups: dict[bool, tuple], *, reward: str, title: str |
             # Thicker and longer-dashed than the outlines, so that a mean is not read as a bin's edge.
             means = [axis.axvline(np.mean(values), color=color, linewidth=2, gid=f"mean {name}", linestyle=dash,
                                   label=f"mean R({name})")
-                     for values, name, color, dash in ((original, "original", ORIGINAL_COLOR, "-"),
-                                                       (back, "rewritten rewrite", COLORS["RATE"], (0, (5, 2))))]
+                     for values, name, color, dash in ((original, ORIGINAL, ORIGINAL_COLOR, "-"),
+                                                       (back, REWRITTEN_REWRITE, COLORS["RATE"], (0, (5, 2))))]
             legend = legend or {"R(original)": filled, "R(rewritten rewrite)": dashed, "means": tuple(means)}
             shift = float(np.mean(back) - np.mean(original))
             axis.set_title(f"W = {int(w)}  (n = {len(original)}; mean change {shift:+.3g})", fontweight="bold")

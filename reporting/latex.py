@@ -4,24 +4,14 @@ never runs into the margin. Needs \\usepackage{booktabs,graphicx}."""
 
 from __future__ import annotations
 
-from reporting.render import number, p_value
-from reporting.samples import latex_escape
-
-COLUMNS = ("estimator", "estimand", "estimate", "95% CI", "p", "effect size", "truth")
+from reporting.render import Column, Table, latex_escape
 
 
 def effects_table(rows: list[dict], alpha: float, caption: str, label: str) -> str:
-    level = f"{100 * (1 - alpha):g}\\% CI"
     truth = any(r.get("truth") is not None for r in rows)
-    head = ["estimator", "estimand", "estimate", level, "$p$", "effect size"] + (["truth"] if truth else [])
-    lines = [r"\begin{table}[t]", r"\centering",
-             r"\resizebox{\linewidth}{!}{%", r"\begin{tabular}{ll" + "r" * (len(head) - 2) + "}", r"\toprule",
-             " & ".join(head) + r" \\", r"\midrule"]
-    for r in rows:
-        cells = [latex_escape(r["estimator"]), r["estimand"], f"${number(r['estimate'])}$",
-                 f"$[{number(r['ci_low'])}, {number(r['ci_high'])}]$", f"${p_value(r.get('p'))}$",
-                 f"${number(r.get('norm_estimate'), 3)}$"] + ([f"${number(r.get('truth'))}$"] if truth else [])
-        lines.append(" & ".join(cells).replace("$$", "") + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}}", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
-              r"\end{table}", ""]
-    return "\n".join(lines)
+    columns = [Column("estimator"), Column("estimand"), Column("estimate", "estimate"),
+               Column(f"{100 * (1 - alpha):g}% CI", "interval"), Column("p", "p", latex="$p$"),
+               Column("effect size", "effect size")] + ([Column("truth", "estimate")] if truth else [])
+    table = Table(columns, [[r["estimator"], r["estimand"], r["estimate"], (r["ci_low"], r["ci_high"]), r.get("p"),
+                             r.get("norm_estimate")] + ([r.get("truth")] if truth else []) for r in rows])
+    return table.to_latex(latex_escape(caption), label=label, fit=True, math=True)

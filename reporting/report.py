@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reporting import samples
-# the rendering, re-exported: visualize.py, the audit card and the experiments page render through here
-from reporting.render import CSS, markdown_escape, number, p_value, to_html, to_markdown
+from reporting.render import Column, Table, interval, number, p_value
+# the rendering, re-exported: visualize.py renders the report's blocks through here
+from reporting.render import to_html, to_markdown
 
-__all__ = ["CSS", "Run", "SECTIONS", "headlines", "markdown_escape", "notes", "number", "p_value", "report_blocks",
-           "summary", "to_html", "to_markdown"]
+__all__ = ["Run", "SECTIONS", "headlines", "notes", "report_blocks", "summary", "to_html", "to_markdown"]
 
 # ---------------------------------------------------------------------------------------------
 # The report's sections
@@ -27,9 +27,10 @@ SECTIONS = ("Configuration", "Counts and drops", "Rewrite efficacy", "Effects", 
 EFFICACY_COUNTS = ("efficacy ", "both rewrites passed", "judge agreement", "failed ")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """One effects file and what the report shows of it; visualize.py fills it in."""
+    """One effects file and what the report shows of it: read by reporting/runs.make_run, and given the
+    paths of its own figures and tables by reporting/runs.write_run_files."""
     label: str
     effects_path: Path
     effects: dict
@@ -69,9 +70,9 @@ def _diagnostics(diagnostics: dict) -> list[tuple]:
         if isinstance(node, dict) and "estimate" in node:
             extra = {k: v for k, v in node.items() if k not in (
                 "estimate", "se", "ci_low", "ci_high", "p", "norm_estimate", "norm_se", "meaning")}
-            estimated.append((name, number(node.get("estimate")), number(node.get("se"), sign=False),
-                              f"[{number(node.get('ci_low'))}, {number(node.get('ci_high'))}]", p_value(node.get("p")),
-                              number(node.get("norm_estimate"), 3), ", ".join(f"{k}={_scalar(v)}" for k, v in extra.items())))
+            estimated.append((name, node.get("estimate"), node.get("se"), (node.get("ci_low"), node.get("ci_high")),
+                              node.get("p"), node.get("norm_estimate"),
+                              ", ".join(f"{k}={_scalar(v)}" for k, v in extra.items())))
             if node.get("meaning"):
                 notes.append(f"{name}: {node['meaning']}")
         elif isinstance(node, dict) and node:
@@ -83,10 +84,12 @@ def _diagnostics(diagnostics: dict) -> list[tuple]:
     walk(diagnostics, "")
     blocks: list[tuple] = []
     if estimated:
-        blocks.append(("table", ["quantity", "estimate", "SE", "CI", "p", "effect size", "also"], estimated))
+        blocks.append(("table", Table(["quantity", Column("estimate", "estimate"), Column("SE", "se"),
+                                       Column("CI", "interval"), Column("p", "p"), Column("effect size", "effect size"),
+                                       "also"], estimated)))
     blocks += [("p", note) for note in notes]
     if values:
-        blocks.append(("table", ["diagnostic", "value"], values))
+        blocks.append(("table", Table(["diagnostic", "value"], values)))
     return blocks
 
 
@@ -108,7 +111,7 @@ def _configuration(run: Run) -> list[tuple]:
             ("confidence intervals", effects.get("ci_method") or "not recorded"),
             ("effects file", run.effects_path.name),
             ("code", f"{git.get('commit') or 'unknown'}{' (uncommitted changes)' if git.get('dirty') else ''}")]
-    blocks: list[tuple] = [("table", ["setting", "value"], [(k, str(v)) for k, v in rows])]
+    blocks: list[tuple] = [("table", Table(["setting", "value"], [(k, str(v)) for k, v in rows]))]
     if run.effects_meta:
         import yaml
 
@@ -126,7 +129,7 @@ def _counts(run: Run) -> list[tuple]:
              ("estimation: used with W = 0 (n0)", str(effects.get("Y0_count", "")))]
     dropped = effects.get("dropped") or {}
     rows += [(f"dropped: {reason}", str(count)) for reason, count in dropped.items()] or [("dropped", "none")]
-    return [("table", ["count", "value"], rows)]
+    return [("table", Table(["count", "value"], rows))]
 
 
 def headlines(run: Run) -> list[str]:
@@ -156,11 +159,10 @@ def summary(run: Run) -> list[str]:
         rate, naive = by.get(("RATE", estimand)), by.get(("naive", estimand))
         if not rate:
             continue
-        line = (f"RATE {estimand}: {number(rate['estimate'])} ({level} [{number(rate['ci_low'])}, "
-                f"{number(rate['ci_high'])}], effect size {number(rate.get('norm_estimate'), 3)}, n = "
-                f"{rate.get('n1', 0) + rate.get('n0', 0)})")
+        line = (f"RATE {estimand}: {number(rate['estimate'])} ({level} {interval(rate['ci_low'], rate['ci_high'])}, "
+                f"effect size {number(rate.get('norm_estimate'), 3)}, n = {rate.get('n1', 0) + rate.get('n0', 0)})")
         if naive and estimand == "ATE":
-            line += f"; naive {number(naive['estimate'])} [{number(naive['ci_low'])}, {number(naive['ci_high'])}]"
+            line += f"; naive {number(naive['estimate'])} {interval(naive['ci_low'], naive['ci_high'])}"
         if rate.get("truth") is not None:
             line += f"; truth {number(rate['truth'])} (simulated data)"
         lines.append(line)
@@ -196,12 +198,12 @@ def _efficacy(run: Run) -> list[tuple]:
                                  + (f" ({', '.join(f'{k} {v}' for k, v in judge.items() if k != 'method')})" if judge else "")
                                  + f". Threshold (effects.min_efficacy): {100 * block['threshold']:.0f}%. The second "
                                    "rewrite is counted over the examples whose first rewrite was judged flipped.")]
-    rows = [(row["round"], row["direction"], row["examples"], f"{row['passed']} of {row['judged']}",
-             str(row["undecided"]), "" if row["share"] is None else f"{100 * row['share']:.1f}%",
-             "below" if row["share"] is not None and row["share"] < block["threshold"] else "")
+    rows = [(row["round"], row["direction"], row["examples"], f"{row['passed']} of {row['judged']}", row["undecided"],
+             row["share"], "below" if row["share"] is not None and row["share"] < block["threshold"] else "")
             for row in block["rows"] if row["judged"]]
     if rows:
-        blocks.append(("table", ["round", "direction", "examples", "passed", "undecided", "share", "threshold"], rows))
+        blocks.append(("table", Table(["round", "direction", "examples", "passed", Column("undecided", "count"),
+                                       Column("share", "share", percent=True), "threshold"], rows)))
     agreement = block.get("agreement")
     if agreement:
         blocks.append(("p", f"Agreement of the judge with the dataset's own W on the originals: {agreement['agree']} "
@@ -213,41 +215,37 @@ def _efficacy(run: Run) -> list[tuple]:
         blocks.append(("p", "Both rewrites passed: " + "; ".join(f"{group}: {v['passed']} of {v['examples']}"
                                                                  for group, v in both.items()) + "."))
     counts = (run.rewrites_meta or {}).get("counts") or {}
-    failed = [(f"{key[7:]} failed", str(value)) for key, value in counts.items() if key.startswith("failed ")]
+    failed = [(f"{key[7:]} failed", value) for key, value in counts.items() if key.startswith("failed ")]
     if failed:
-        blocks.append(("table", ["rewrite", "count"], failed))
+        blocks.append(("table", Table(["rewrite", Column("count", "count")], failed)))
     changes = (run.rewrites_meta or {}).get("changes") or {}
     if changes:
         blocks += [("p", "Changes besides W (judges/changes.py): length ratios in characters; similarity is "
                          "word-level, 2 x the longest common subsequence of words / the words of both texts."),
-                   ("table", ["measure", "median", "mean", "n"],
-                    [(name, number(v["median"], sign=False), number(v["mean"], sign=False), str(v["n"]))
-                     for name, v in changes.items()])]
-    shifts = [(f"W = {int(w)}", str(len(original)), number(float(back.mean() - original.mean())))
+                   ("table", Table(["measure", Column("median", "number"), Column("mean", "number"),
+                                    Column("n", "count")], [(name, v["median"], v["mean"], v["n"])
+                                                            for name, v in changes.items()]))]
+    shifts = [(f"W = {int(w)}", len(original), float(back.mean() - original.mean()))
               for w, (original, back) in sorted(run.groups.items(), reverse=True) if len(original)]
     if shifts:
         blocks += [("p", "Mean reward change from rewriting twice, R(rewritten rewrite) − R(original): the "
                          "rewriter's own effect on the reward, which RATE cancels and a single rewrite does not."),
-                   ("table", ["group", "n", "mean change"], shifts)]
+                   ("table", Table(["group", Column("n", "count"), Column("mean change", "estimate")], shifts))]
     return blocks
 
 
 def effects_table(rows: list[dict], alpha: float) -> tuple:
     level = f"{100 * (1 - alpha):g}% CI"
     boot = any(row.get("boot_ci_low") is not None for row in rows)
-    headers = ["estimator", "estimand", "estimate", "SE", level, "effect size", f"effect size {level}", "p",
-               "p (Holm)", "truth", "truth (effect size)"] + (["bootstrap CI"] if boot else [])
-    table = []
-    for r in rows:
-        cells = [r["estimator"], r["estimand"], number(r["estimate"]), number(r["se"], sign=False),
-                 f"[{number(r['ci_low'])}, {number(r['ci_high'])}]", number(r.get("norm_estimate"), 3),
-                 f"[{number(r.get('norm_ci_low'), 3)}, {number(r.get('norm_ci_high'), 3)}]", p_value(r.get("p")),
-                 p_value(r.get("p_holm")), number(r.get("truth")), number(r.get("norm_truth"), 3)]
-        if boot:
-            cells.append(f"[{number(r.get('boot_ci_low'))}, {number(r.get('boot_ci_high'))}]"
-                         if r.get("boot_ci_low") is not None else "")
-        table.append(cells)
-    return ("table", headers, table)
+    columns = ["estimator", "estimand", Column("estimate", "estimate"), Column("SE", "se"), Column(level, "interval"),
+               Column("effect size", "effect size"), Column(f"effect size {level}", "interval", digits=3),
+               Column("p", "p"), Column("p (Holm)", "p"), Column("truth", "estimate"),
+               Column("truth (effect size)", "effect size")] + ([Column("bootstrap CI", "interval")] if boot else [])
+    table = [[r["estimator"], r["estimand"], r["estimate"], r["se"], (r["ci_low"], r["ci_high"]),
+              r.get("norm_estimate"), (r.get("norm_ci_low"), r.get("norm_ci_high")), r.get("p"), r.get("p_holm"),
+              r.get("truth"), r.get("norm_truth")] + ([(r.get("boot_ci_low"), r.get("boot_ci_high"))] if boot else [])
+             for r in rows]
+    return ("table", Table(columns, table))
 
 
 NO_SWEEP = "No sweep: set visualize.sweep_files and visualize.sweep_key to plot estimates against a parameter."

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reporting import figures
-from reporting.report import Run, number
+from reporting.render import Column, Table, interval, number
+from reporting.report import Run
 
 ESTIMANDS = ("ATE", "ATT", "ATU")
 
@@ -64,14 +65,17 @@ def blocks(run: Run, figure: Path | None) -> list[tuple]:
                          "If they differ by Δ (reward units), every RATE estimate is shifted by exactly +Δ; Δ is not "
                          "identified by the data. The breakdown Δ is the smallest asymmetry that would bring the "
                          "interval to 0: a finding is fragile when a rewriter could plausibly be that asymmetric."))
-        out.append(("table", ["estimand", "estimate", "CI", "breakdown Δ", "breakdown Δ / reward_std"],
-                    [[row["estimand"], number(row["estimate"]), f"[{number(row['ci_low'])}, {number(row['ci_high'])}]",
-                      number(row.get("breakdown_delta")), number(row.get("norm_breakdown_delta"), 3)] for row in rate]))
+        out.append(("table", Table(["estimand", Column("estimate", "estimate"), Column("CI", "interval"),
+                                    Column("breakdown Δ", "estimate"),
+                                    Column("breakdown Δ / reward_std", "effect size")],
+                                   [[row["estimand"], row["estimate"], (row["ci_low"], row["ci_high"]),
+                                     row.get("breakdown_delta"), row.get("norm_breakdown_delta")] for row in rate])))
         shifted = (sensitivity.get("shifted") or {}).get("ATE")
         if shifted:
-            out.append(("table", ["Δ", "RATE ATE corrected", "CI", "the interval"],
-                        [[number(s["delta"]), number(s["estimate"]), f"[{number(s['ci_low'])}, {number(s['ci_high'])}]",
-                          s["side"]] for s in shifted]))
+            out.append(("table", Table([Column("Δ", "estimate"), Column("RATE ATE corrected", "estimate"),
+                                        Column("CI", "interval"), "the interval"],
+                                       [[s["delta"], s["estimate"], (s["ci_low"], s["ci_high"]), s["side"]]
+                                        for s in shifted])))
         if figure is not None:
             out.append(("image", figure, "RATE corrected for an off-target asymmetry Δ; the band is the interval."))
     placebo = effects.get("placebo")
@@ -83,7 +87,7 @@ def blocks(run: Run, figure: Path | None) -> list[tuple]:
     asymmetry = (effects.get("diagnostics") or {}).get("off_target_asymmetry")
     if asymmetry and asymmetry.get("estimate") is not None:
         out.append(("p", f"Off-target asymmetry diagnostic: {number(asymmetry['estimate'])} "
-                         f"[{number(asymmetry['ci_low'])}, {number(asymmetry['ci_high'])}], "
+                         f"{interval(asymmetry['ci_low'], asymmetry['ci_high'])}, "
                          f"{'significant' if asymmetry.get('significant') else 'not significant'}. It estimates Δ minus "
                          "the difference between the W groups' originals in what the rewriter overwrites: it can fire "
                          "with no bias and stay silent with bias, so its silence certifies nothing."))

@@ -4,6 +4,7 @@ files of one run (score distributions, sample rewrites) in the report's folder."
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import importlib
 import logging
@@ -17,6 +18,7 @@ from reporting import report
 from reporting import robustness
 from reporting import samples
 import utils
+from utils.record import ORIGINAL, REWRITTEN_REWRITE, reward_keys
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def reward_groups(records: list[dict], reward_key: str, keys: dict) -> dict:
     """W -> (R(original), R(rewritten rewrite)) over the examples with both rewards finite."""
     import numpy as np
 
-    original, back = keys["original"], keys["rewritten rewrite"]
+    original, back = keys[ORIGINAL], keys[REWRITTEN_REWRITE]
     pairs: dict[bool, list] = {True: [], False: []}
     for record in records:
         rewards = record.get(reward_key) or {}
@@ -175,58 +177,60 @@ def labels(effects_list: list[dict], paths: list[Path]) -> list[str]:
 
 
 def make_run(label: str, path: Path, effects: dict, section: dict) -> report.Run:
-    run = report.Run(label, path, effects, complete_rows(effects, path, section["raw"]), utils.read_meta(path),
-                     utils.artifacts.upstream_meta(path, "create_dataset.py"), scored_file(path, effects))
-    if run.scored_path:
-        records = utils.read_records(run.scored_path)
-        keys = {"original": effects.get("w_original_key", "original"),
-                "rewrite": effects.get("w_counterfactual_key", "rewrite"),
-                "rewritten rewrite": effects.get("w_rewritten_rewrite_key", "rewritten rewrite")}
-        run.groups = reward_groups(records, effects.get("reward_key"), keys)
-        run.samples = samples.draw_samples(records, effects.get("reward_key"), section["sample_rewrites"],
-                                          section["seed"], keys)
-    return run
+    scored = scored_file(path, effects)
+    groups, drawn = {}, []
+    if scored:
+        records = utils.read_records(scored)
+        keys = reward_keys(effects)
+        groups = reward_groups(records, effects.get("reward_key"), keys)
+        drawn = samples.draw_samples(records, effects.get("reward_key"), section["sample_rewrites"], section["seed"],
+                                     keys)
+    return report.Run(label, path, effects, complete_rows(effects, path, section["raw"]), utils.read_meta(path),
+                      utils.artifacts.upstream_meta(path, "create_dataset.py"), scored, groups, drawn)
 
 
 def write_run_files(run: report.Run, folder: Path, name: str, section: dict, cfg: utils.Config,
-                    started: str, stamp: str) -> list[Path]:
-    """One effects file's sensitivity figure, score distributions and sample rewrites, into the
-    report's folder (the report's stamp in their names)."""
+                    started: str, stamp: str) -> tuple[report.Run, list[Path]]:
+    """One effects file's effects table, sensitivity figure, score distributions and sample rewrites,
+    into the report's folder (the report's stamp in their names): the run with their paths, and every
+    file written."""
     written = []
     # the effects table for a paper, beside the report's tables
-    run.effects_tex = folder / f"{name}_effects_{stamp}.tex"
-    utils.write_meta(run.effects_tex, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
+    effects_tex = folder / f"{name}_effects_{stamp}.tex"
+    utils.write_meta(effects_tex, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
                      counts={"rows": len(run.rows)})
     caption = f"Effect of {run.effects.get('dataset_name', name)}'s attribute on {run.effects.get('reward_key', 'the reward')}"
-    utils.atomic_write(run.effects_tex, lambda handle: handle.write(
+    utils.atomic_write(effects_tex, lambda handle: handle.write(
         latex.effects_table(run.rows, run.effects.get("alpha", 0.05), caption, f"tab:{name}-effects")))
-    written.append(run.effects_tex)
+    written.append(effects_tex)
+    sensitivity = None
     if run.effects.get("sensitivity") and any(r["estimator"] == "RATE" for r in run.rows):
-        run.sensitivity = folder / f"{name}_sensitivity_{stamp}.png"
-        utils.write_meta(run.sensitivity, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
+        sensitivity = folder / f"{name}_sensitivity_{stamp}.png"
+        utils.write_meta(sensitivity, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.effects_path],
                          counts={"deltas": len(run.effects["sensitivity"]["deltas"])})
-        written += robustness.sensitivity_plot(run.effects["sensitivity"], run.effects["estimates"], run.sensitivity,
+        written += robustness.sensitivity_plot(run.effects["sensitivity"], run.effects["estimates"], sensitivity,
                                                dpi=section["dpi"], alpha=run.effects.get("alpha", 0.05),
                                                reward=run.effects.get("reward_key"), title=run.label)
     if not run.scored_path:
-        return written
-    run.distributions = folder / f"{name}_distributions_{stamp}.png"
+        return dataclasses.replace(run, effects_tex=effects_tex, sensitivity=sensitivity), written
+    distributions = folder / f"{name}_distributions_{stamp}.png"
     # Sidecars first: a file under its final name always has one.
-    utils.write_meta(run.distributions, script="visualize.py", cfg=cfg, started_at=started,
+    utils.write_meta(distributions, script="visualize.py", cfg=cfg, started_at=started,
                      inputs=[run.scored_path, run.effects_path],
                      counts={f"W={int(w)}": len(pair[0]) for w, pair in run.groups.items()})
-    written += figures.score_distributions(run.groups, run.distributions, dpi=section["dpi"], title=run.label,
+    written += figures.score_distributions(run.groups, distributions, dpi=section["dpi"], title=run.label,
                                           reward=run.effects.get("reward_key") or "")
     samples_md = folder / f"{name}_samples_{stamp}.md"
-    run.samples_tex = samples_md.with_suffix(".tex")
+    samples_tex = samples_md.with_suffix(".tex")
     limit = section["sample_max_chars"]
     text = report.to_markdown(samples.sample_blocks(run.samples, limit), folder)
-    samples_tex = samples.samples_latex(run.samples, limit, run.effects.get("reward_key") or "", section["seed"])
+    latex_text = samples.samples_latex(run.samples, limit, run.effects.get("reward_key") or "", section["seed"])
     utils.write_meta(samples_md, script="visualize.py", cfg=cfg, started_at=started, inputs=[run.scored_path],
                      counts={"samples": len(run.samples)})
     utils.atomic_write(samples_md, lambda handle: handle.write(text))
-    utils.atomic_write(run.samples_tex, lambda handle: handle.write(samples_tex))
-    return written + [samples_md, run.samples_tex]
+    utils.atomic_write(samples_tex, lambda handle: handle.write(latex_text))
+    return (dataclasses.replace(run, effects_tex=effects_tex, sensitivity=sensitivity, distributions=distributions,
+                                samples_tex=samples_tex), written + [samples_md, samples_tex])
 
 
 def unique_names(runs: list[report.Run]) -> list[str]:

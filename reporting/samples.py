@@ -7,25 +7,10 @@ Long texts are cut (with an ellipsis) and every character LaTeX treats as markup
 from __future__ import annotations
 
 import random
-import re
 
+from reporting.render import Column, Table, latex_escape
 import utils
-
-COMPLETIONS = ("original", "rewrite", "rewritten rewrite")
-
-LATEX_SPECIAL = {
-    "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-    # In LaTeX's default OT1 encoding these three print as other glyphs (¡, ¿, —).
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-}
-_LATEX_RE = re.compile("|".join(re.escape(c) for c in LATEX_SPECIAL))
-
-
-def latex_escape(text: str) -> str:
-    """Text that LaTeX prints as written. One pass, so the backslashes it adds are not escaped again."""
-    escaped = _LATEX_RE.sub(lambda match: LATEX_SPECIAL[match.group(0)], str(text))
-    return re.sub(r"\s*\n\s*", r"\\newline ", escaped.strip())
+from utils.record import COMPLETIONS
 
 
 def cut(text: str, limit: int) -> tuple[str, bool]:
@@ -71,11 +56,11 @@ def sample_blocks(samples: list[dict], max_chars: int) -> list[tuple]:
         rows = []
         if sample["question"]:
             question, was_cut = cut(sample["question"], max_chars)
-            rows.append(("question", "", question + ("…" if was_cut else "")))
+            rows.append(("question", None, question + ("…" if was_cut else "")))
         for name, text, reward in sample["texts"]:
             shown, was_cut = cut(text, max_chars)
-            rows.append((name, "" if reward is None else f"{reward:+.3f}", shown + ("…" if was_cut else "")))
-        blocks.append(("table", ["", "reward", "text"], rows))
+            rows.append((name, reward, shown + ("…" if was_cut else "")))
+        blocks.append(("table", Table(["", Column("reward", "estimate", digits=3, nan="+nan"), "text"], rows)))
     return blocks
 
 

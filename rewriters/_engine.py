@@ -27,6 +27,7 @@ from rewriters._cache import ResponseCache, request_key
 from rewriters._failures import FailureDetector
 from rewriters._ledger import NO_ANSWER, Ledger
 from rewriters import _pricing
+from utils.config import check_value
 from utils.schema import SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -41,13 +42,15 @@ DEFAULT_SETTINGS = {**{key: copy.deepcopy(SCHEMA["rewrites"][key][0]) for key in
 AUTO_CAP_FACTOR, AUTO_CAP_SLACK = 3, 64
 
 def engine_settings(settings: Optional[dict], section: str = "rewrites") -> dict:
-    """The engine keys of `settings` over the defaults, each checked by the schema's declared range
-    (a backend may be given settings that no config file was loaded for: the judge's, a test's)."""
+    """The engine keys of `settings` over the defaults, each checked as the schema declares it, by the
+    config's own check (a backend may be given settings that no config file was loaded for: a test's,
+    a bench's). A refusal is a ConfigError naming `section.key`, which build_from_module gives the file."""
     merged = {**DEFAULT_SETTINGS, **{k: v for k, v in (settings or {}).items() if k in DEFAULT_SETTINGS}}
     for key, value in merged.items():
-        entry = SCHEMA[section].get(key) or SCHEMA["rewrites"].get(key) or SCHEMA["judge"].get(key)
-        if entry is not None and len(entry) > 2:
-            entry[2].check(f"{section}.{key}", value)
+        # the judge declares the keys it sets itself (judge.max_tokens, judge.logprobs...); the rest are the
+        # rewriter's. A null stays "derive it" wherever the engine's own default is null.
+        _, expected, *check = SCHEMA[section].get(key) or SCHEMA["rewrites"].get(key) or SCHEMA["judge"][key]
+        merged[key] = check_value(f"{section}.{key}", value, DEFAULT_SETTINGS[key], expected, None, *check)
     return merged
 
 
@@ -97,6 +100,13 @@ class EngineBackend:
             path = utils.folder("cache") / "responses.sqlite" if self.settings["cache"] else None
             self._cache = ResponseCache(path, read_only=bool(self.settings.get("dry_run")))
         return self._cache
+
+    def close(self) -> None:
+        """Close the response cache, so that a run in a process that goes on (a sweep, a test) leaves
+        the cache file as a finished process would."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
     # -- to implement ------------------------------------------------------------------------
     def send(self, pending: list[tuple[str, RewriteRequest]], answer: Callable[[str, dict], None],

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from rewriters import RewriteRequest, _pricing
 from rewriters._engine import EngineBackend
-from utils.schema import AT_LEAST_1
+from utils.schema import AT_LEAST_1, DTYPES
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ OPTIONS = {
     "dtype": "auto",   # or float32, bfloat16, float16
     "gguf_file": None,  # GGUF weights: a file in the `model` folder, or a path
 }
-CHECKS = {"batch_size": AT_LEAST_1, "max_new_tokens": AT_LEAST_1}
+CHECKS = {"batch_size": AT_LEAST_1, "max_new_tokens": AT_LEAST_1, "dtype": DTYPES}
 
 _LOADED: dict = {}  # (model, gguf_file, device, dtype) -> (tokenizer, model, device)
 

@@ -40,4 +40,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(utils.run_cli(lambda: main(sys.argv[1:])))
+    sys.exit(utils.run_cli(main))

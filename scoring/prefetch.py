@@ -4,9 +4,9 @@ caller's thread (`depth=0`) or in a background thread that keeps up to `depth` w
 while the model scores the current one.
 
 Why windows rather than one global sort: sorting needs every length before the first batch, so a
-global plan makes the device wait for the whole tokenisation (about 0.6 ms per text for a Llama-3
-chat template, serial). Within a window of 1,024 texts sorting keeps padding at about 2 % on a
-long-tailed length distribution (1 % with a global sort, 74 % for unsorted batches of 32).
+global plan makes the device wait for the whole tokenisation (serial, and slow for a chat template).
+Within a window of 1,024 texts, sorting keeps padding close to a global sort's on a long-tailed length
+distribution, far below unsorted batches' (docs/performance.md, scoring).
 
 Why a thread helps: the fast tokenizers release the GIL while encoding, torch releases it inside
 every operator, and on a GPU the forward pass only queues kernels; so tokenising window k+1

@@ -31,6 +31,11 @@ def parse_shard(value: str | None, cfg: utils.Config) -> tuple[int, int] | None:
     return shard
 
 
+def part(shard: tuple[int, int] | None) -> str | None:
+    """A shard's part of every name that tells shards apart (files, checkpoints, locks): "shard-i-of-N"."""
+    return f"shard-{shard[0]}-of-{shard[1]}" if shard else None
+
+
 def select(records: list[dict], index: int, count: int) -> list[dict]:
     return records[index::count]
 
@@ -136,7 +141,8 @@ def merge(cfg: utils.Config, dataset: str, model: str, listed: list[str], starte
     merged = sorted((r for records in shard_records.values() for r in records), key=lambda r: position[r["id"]])
 
     whole = dataclasses.replace(shards[0]["artifact"], part=None, stamp=None, run=cfg["run"])
-    output, artifact = utils.artifacts.new_path(whole, "jsonl")
+    reserved = utils.artifacts.new_path(whole, "jsonl")
+    output = reserved.path
     first = shards[0]["meta"]
     models: dict[str, dict] = {}
     for s in shards:
@@ -151,7 +157,7 @@ def merge(cfg: utils.Config, dataset: str, model: str, listed: list[str], starte
                     total.setdefault(key, value)
     templates = {**(first.get("templates") or {}), "shard": None, "merged_shards": len(shards)}
     utils.write_output(output, lambda path: utils.write_jsonl(path, merged), script="score_dataset.py", cfg=cfg,
-                       started_at=started, artifact=artifact, inputs=[source, *(s["path"] for s in shards)],
+                       started_at=started, artifact=reserved.artifact, inputs=[source, *(s["path"] for s in shards)],
                        templates=templates, counts={"examples": len(merged), "texts_scored": sum(
                            (s["meta"].get("counts") or {}).get("texts_scored", 0) for s in shards), "models": models})
     logger.info("merged %d shards (%d examples, every id once) into %s", len(shards), len(merged), output)

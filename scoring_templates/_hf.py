@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from scoring_templates import Encoded, RewardModel
-from utils.schema import AT_LEAST_1
+from utils.errors import ConfigError
+from utils.schema import AT_LEAST_1, DTYPES, Choice
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 #               models without a chat template
 FORMATS = ("chat", "pair", "completion", "plain")
 PLAIN_FORMAT = "User: {question}\n\nAssistant: {completion}"
-DTYPES = ("float32", "bfloat16", "float16")
 # Tokenizers without a real limit report model_max_length as a huge sentinel.
 NO_LIMIT = 10**7
 
@@ -59,8 +59,11 @@ def options(path: str | None, **extra) -> dict:
             "reward_key": None, **extra}
 
 
-# Ranges of the options every HF template shares (utils/schema.py explains Range).
-CHECKS = {"max_length": AT_LEAST_1}
+# Checks of the options every HF template shares (utils/schema.py explains them).
+CHECKS = {"max_length": AT_LEAST_1, "dtype": DTYPES}
+# The choices of an HFSpec: a template's own SPEC, or the generic template's options (hf.py's CHECKS).
+SPEC_CHOICES = {"input_format": Choice(FORMATS), "chat_fallback": Choice(FORMATS),
+                "padding_side": Choice(("left", "right"))}
 
 
 def _error(message: str):
@@ -77,13 +80,13 @@ def _device(wanted: str | None) -> str:
     return wanted
 
 
-def _dtype(wanted: str | None, device: str, key: str):
+def _dtype(wanted: str | None, device: str):
     import torch
 
+    # a config's dtype is refused where its options are merged (CHECKS); this is for a template built directly
+    DTYPES.check("scoring.model_options.dtype", wanted)
     if wanted in (None, "auto"):
         wanted = "bfloat16" if device.startswith("cuda") else "float32"
-    if wanted not in DTYPES:
-        raise _error(f"scoring.model_options: {key}: dtype must be one of {list(DTYPES)}, got {wanted!r}")
     return getattr(torch, wanted)
 
 
@@ -114,8 +117,8 @@ class _Scorer:
         self.spec = spec
         path = opts["path"] or spec.hub_id
         if not path:
-            raise _error(f"scoring.model_options.path: template '{spec.key}' needs a model path or hub id "
-                         "(or write scoring.model: hf:<path>)")
+            raise ConfigError("scoring.model_options.path", f"template '{spec.key}' needs a model path or hub id "
+                              "(or write scoring.model: hf:<path>)")
         from utils import hub
 
         # a hub id (not a folder here): ask the hub once, fast, before transformers retries for a minute
@@ -126,7 +129,7 @@ class _Scorer:
                              f"({offline}) and the model is not in the local cache. Set scoring.model_options.path "
                              f"to a local copy (a folder with config.json), or run where the hub can be reached")
         self.device = _device(opts["device"])
-        self.dtype = _dtype(opts["dtype"], self.device, spec.key)
+        self.dtype = _dtype(opts["dtype"], self.device)
         kwargs = {"dtype": self.dtype, "trust_remote_code": spec.trust_remote_code}
         attention = _attention(spec, opts["attn_implementation"], self.device, self.dtype)
         if attention:
@@ -144,8 +147,8 @@ class _Scorer:
             config.use_cache = False
         labels = getattr(config, "num_labels", 1)
         if spec.output == "logits" and not 0 <= spec.logit_index < labels:
-            raise _error(f"scoring.model_options.logit_index: {spec.key}: the model has {labels} logits, "
-                         f"no index {spec.logit_index}")
+            raise ConfigError("scoring.model_options.logit_index", f"{spec.key}: the model has {labels} logits, "
+                              f"no index {spec.logit_index}")
         # Sequence classifiers built on decoders pool at the last token that is not the pad token, so
         # the model must know the pad id; a tokenizer without one pads with its end-of-sequence token.
         pad = getattr(config, "pad_token_id", None)
@@ -264,10 +267,8 @@ class _Scorer:
 
 def build_hf(spec: HFSpec, opts: dict, name: str | None = None) -> RewardModel:
     """Load the model `spec` describes with `opts` (a template's OPTIONS merged with the config)."""
-    if spec.input_format not in FORMATS or spec.chat_fallback not in FORMATS:
-        raise _error(f"scoring.model_options.input_format: {spec.key}: must be one of {list(FORMATS)}")
-    if spec.padding_side not in ("left", "right"):
-        raise _error(f"scoring.model_options.padding_side: {spec.key}: must be 'left' or 'right'")
+    for field, choice in SPEC_CHOICES.items():
+        choice.check(f"scoring.model_options.{field}", getattr(spec, field))
     scorer = _Scorer(spec, opts)
     name = name or spec.key
     logger.info("%s loaded from %s: %s", name, scorer.path, scorer.info())

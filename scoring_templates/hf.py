@@ -12,6 +12,7 @@ faster). The reward key defaults to the path, as in the original RATE code.
 from __future__ import annotations
 
 from scoring_templates import _hf
+from utils.errors import ConfigError
 
 SPEC = _hf.HFSpec(key="hf", hub_id=None, input_format="chat", description="generic HF sequence classifier")
 # Scoring needs a GPU to finish in hours: SLURM scoring jobs ask for one (GPUS=auto).
@@ -19,11 +20,11 @@ NEEDS_GPU = True
 OPTIONS = _hf.options(None, input_format="chat", chat_fallback="plain", output="logits", logit_index=0,
                       padding_side="right", trust_remote_code=False,
                       needs_attention_mask=True)
-CHECKS = _hf.CHECKS
+CHECKS = {**_hf.CHECKS, **_hf.SPEC_CHOICES}
 
 
 def build(options: dict):
     if not options["path"]:
-        raise _hf._error("scoring.model_options.path: the 'hf' template needs a path (write scoring.model: hf:<path>)")
+        raise ConfigError("scoring.model_options.path", "the 'hf' template needs a path (write scoring.model: hf:<path>)")
     opts = {**options, "reward_key": options["reward_key"] or options["path"]}
     return _hf.build_hf(_hf.spec_from_options(SPEC, options), opts, name=f"hf:{options['path']}")

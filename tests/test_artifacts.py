@@ -59,7 +59,8 @@ def test_a_new_path_takes_a_fresh_stamp_and_never_one_in_use(project_dir, monkey
     import time
 
     before = datetime.now().replace(microsecond=0)
-    path, artifact = new_path(Artifact("scored", "imdb", ("vader",), smoke=True), "jsonl")
+    reserved = new_path(Artifact("scored", "imdb", ("vader",), smoke=True), "jsonl")
+    path, artifact = reserved.path, reserved.artifact
     assert path.parent == project_dir / "data/scored" and not path.exists() and artifact.stamp
     assert path.name == f"imdb_vader_scored_smoke_test_{artifact.stamp}.jsonl"
     assert before <= datetime.strptime(artifact.stamp, "%Y%m%d_%H%M%S") <= datetime.now()
@@ -67,8 +68,22 @@ def test_a_new_path_takes_a_fresh_stamp_and_never_one_in_use(project_dir, monkey
     monkeypatch.setattr(time, "strftime", lambda fmt: next(stamps))
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     bare(project_dir, "effects", "imdb_x_treatment_effects_20240101_000000.meta.json")  # any extension blocks it
-    path, _ = new_path(Artifact("effects", "imdb", ("x",)), "json")
+    path = new_path(Artifact("effects", "imdb", ("x",)), "json").path
     assert path.name == "imdb_x_treatment_effects_20240101_000001.json"
+
+
+def test_a_new_path_knows_its_sidecar_reservation_and_siblings(project_dir):
+    reserved = new_path(Artifact("table", "imdb", ("vader",)), "csv")
+    stem = reserved.path.stem
+    assert reserved.stamp == reserved.artifact.stamp and stem.endswith(reserved.stamp)
+    assert reserved.sidecar == reserved.path.with_name(f"{stem}.meta.json") == utils.meta_path(reserved.path)
+    assert reserved.reservation == reserved.path.with_name(f".{stem}.reserved") and reserved.reservation.is_file()
+    assert reserved.files(".md") == [reserved.path, reserved.path.with_name(f"{stem}.md"), reserved.sidecar,
+                                     reserved.reservation]
+    # while reserved, the name is no one else's: a second name asked for now waits for the next stamp
+    assert new_path(Artifact("table", "imdb", ("vader",)), "csv").path != reserved.path
+    reserved.release()
+    assert not reserved.reservation.exists()
 
 
 def test_latest_reads_sidecars_newest_stamp_first_never_the_mtime(project_dir):
@@ -175,6 +190,7 @@ def pattern_of(template: str) -> re.Pattern:
     return re.compile(rf"{text}$")
 
 
+@pytest.mark.slow
 def test_readme_every_help_and_the_files_on_disk_agree_on_the_names(project_dir):
     # README and its pages under docs/ (the names are given in docs/phases.md, files.md and others).
     readme = "\n".join(p.read_text() for p in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))))
@@ -207,6 +223,7 @@ def test_readme_every_help_and_the_files_on_disk_agree_on_the_names(project_dir)
     assert sum("_smoke_test_" in p for p in written) >= 6 and sum("_smoke_test_" not in p for p in written) >= 6
 
 
+@pytest.mark.slow
 def test_a_pipeline_hands_each_phase_the_file_the_phase_before_wrote(project_dir):
     """`make pipeline` with overrides: every phase takes its input by the run's id, so a newer file of
     the same dataset written by someone else meanwhile (here: stamped in 2099) is never taken."""
@@ -225,6 +242,7 @@ def test_a_pipeline_hands_each_phase_the_file_the_phase_before_wrote(project_dir
     assert len(runs) == 1 and runs.pop()
 
 
+@pytest.mark.slow
 def test_a_phase_alone_says_when_latest_was_made_with_other_settings(project_dir):
     config = ["--config", str(REPO / "config.yaml")]
     assert run_script("create_dataset.py", *config, "--rewrites.n_examples=100").returncode == 0

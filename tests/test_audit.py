@@ -38,6 +38,7 @@ def audit(tmp_path_factory):
     return project, done
 
 
+@pytest.mark.slow
 def test_the_offline_audit_recovers_every_designed_sensitivity(audit):
     project, done = audit
     rows, _ = matrix(project)
@@ -71,6 +72,7 @@ def bh_by_definition(p: list[float]) -> list[float]:
             for i in range(m)]
 
 
+@pytest.mark.slow
 def test_the_cards_adjusted_p_values_equal_an_independent_computation(audit):
     project, _ = audit
     rows, path = matrix(project)
@@ -85,6 +87,7 @@ def test_the_cards_adjusted_p_values_equal_an_independent_computation(audit):
     assert len(raw) == 9
 
 
+@pytest.mark.slow
 def test_the_card_has_the_matrix_contrasts_checks_and_files(audit):
     project, _ = audit
     _, path = matrix(project)
@@ -107,6 +110,7 @@ def test_the_card_has_the_matrix_contrasts_checks_and_files(audit):
     assert meta["script"] == "run_audit.py" and len(meta["inputs"]) == 3 + 9
 
 
+@pytest.mark.slow
 def test_a_model_added_to_an_audit_is_the_only_one_scored(project_dir):
     two = ("--audit.models=[vader, length]", SMALL)
     first = run_script("run_audit.py", "--config", CONFIG, *two)
@@ -132,6 +136,7 @@ def test_a_model_added_to_an_audit_is_the_only_one_scored(project_dir):
     assert [line.split(":")[1].strip() for line in again.stdout.strip().splitlines()] == ["estimates"] * 3
 
 
+@pytest.mark.slow
 def test_changed_rewrite_settings_rewrite_and_rescore(project_dir):
     first = run_script("run_audit.py", "--config", CONFIG, "--audit.attributes=[synthetic_hedging]", SMALL, "--plan")
     assert first.returncode == 0 and len(first.stdout.strip().splitlines()) == 5  # rewrites, 3 models, estimates

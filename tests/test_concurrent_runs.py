@@ -18,6 +18,8 @@ from conftest import REPO, run_script
 from fake_openai import BatchPlan, FakeOpenAI
 from test_create_dataset_engine import ENV, args, output_of, sentiment_responder
 
+pytestmark = pytest.mark.slow
+
 SMOKE = ("--config", str(REPO / "config.yaml"), "--smoke_test=true")
 
 
@@ -34,12 +36,13 @@ def wait_for(condition, what: str, process: subprocess.Popen | None = None, limi
         time.sleep(0.02)
 
 
-def assert_refused_naming(done: subprocess.CompletedProcess, first: subprocess.Popen, seconds: float) -> None:
+def assert_refused_naming(done: subprocess.CompletedProcess, first: subprocess.Popen) -> None:
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "is being made by another run" in last and f"pid {first.pid}" in last, last
     assert "Traceback" not in done.stderr
-    assert seconds < 20, f"the second run took {seconds:.1f} s to refuse"
+    # refused at once, not after waiting for the lock: the first run still holds it
+    assert first.poll() is None, "the second run waited for the first to end"
 
 
 @pytest.fixture
@@ -53,9 +56,8 @@ def slow_server(project_dir):
 def test_a_second_openai_run_of_the_same_dataset_refuses_and_nothing_is_paid_twice(slow_server, project_dir):
     first = start("create_dataset.py", *args(slow_server, "--rewrites.max_concurrency=4"), env=ENV)
     wait_for(lambda: len(slow_server.chat_received) >= 1, "first request", first)
-    began = time.monotonic()
     second = run_script("create_dataset.py", *args(slow_server), env=ENV)
-    assert_refused_naming(second, first, time.monotonic() - began)
+    assert_refused_naming(second, first)
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err[-2000:]
     records, _ = output_of(subprocess.CompletedProcess(first.args, 0, out, err))
@@ -72,9 +74,8 @@ def test_a_second_batch_run_refuses_and_no_batch_is_submitted_twice(project_dir)
         fake.batch_plans = [BatchPlan(polls=10**6)]  # the first batch runs until the test lets it finish
         first = start("create_dataset.py", *args(fake, "--rewrites.backend=openai_batch"), env=ENV)
         wait_for(lambda: fake.batch_lines, "first batch", first)
-        began = time.monotonic()
         second = run_script("create_dataset.py", *args(fake, "--rewrites.backend=openai_batch"), env=ENV)
-        assert_refused_naming(second, first, time.monotonic() - began)
+        assert_refused_naming(second, first)
         (only,) = fake.batches.values()
         only["plan"].polls = 0
         out, err = first.communicate(timeout=120)
@@ -98,9 +99,8 @@ def test_a_run_paused_while_it_holds_its_lock_turns_the_second_away_and_a_killed
     wait_for(lambda: lock_files(project_dir), "lock", first)
     first.send_signal(signal.SIGSTOP)
     try:
-        began = time.monotonic()
         second = run_script(phase, *SMOKE)
-        assert_refused_naming(second, first, time.monotonic() - began)
+        assert_refused_naming(second, first)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()

@@ -69,6 +69,7 @@ def assert_secret_in_no_file(root: Path) -> None:
             assert SECRET.encode() not in path.read_bytes(), f"the API key was written to {path}"
 
 
+@pytest.mark.slow
 def test_an_openai_run_records_rewrites_failures_efficacy_and_usage(server, project_dir):
     server.add_fault("refusal", times=1, match="The")  # the first prompt holding "The" is refused
     server.add_fault("500", times=2)
@@ -101,6 +102,7 @@ def test_an_openai_run_records_rewrites_failures_efficacy_and_usage(server, proj
     assert_secret_in_no_file(project_dir)
 
 
+@pytest.mark.slow
 def test_dry_run_prints_requests_tokens_and_cost_and_sends_nothing(server, project_dir):
     done = run_script("create_dataset.py", *args(server, "--rewrites.dry_run=true"), env=ENV)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -140,6 +142,7 @@ def cached_rows(project_dir: Path) -> int:
         connection.close()
 
 
+@pytest.mark.slow
 def test_sigkill_halfway_then_rerun_sends_exactly_the_unfinished_requests(server, project_dir):
     server.hang_after = 12  # answer 12 requests, then hold every other one
     process = subprocess.Popen([sys.executable, str(REPO / "create_dataset.py"), *args(server, "--rewrites.max_concurrency=4")],
@@ -169,6 +172,7 @@ def test_sigkill_halfway_then_rerun_sends_exactly_the_unfinished_requests(server
     assert all(not r.get("failures") for r in records)
 
 
+@pytest.mark.slow
 def test_a_batch_run_survives_an_expired_batch(server, project_dir):
     server.batch_plans = [BatchPlan(end="expired", finish=10, polls=2)]
     records, meta = output_of(run_script("create_dataset.py", *args(server, "--rewrites.backend=openai_batch"), env=ENV))
@@ -215,6 +219,7 @@ def length_responder(prompt: str) -> str:
     return text[: max(10, len(text) // 3)]
 
 
+@pytest.mark.slow
 def test_a_real_template_through_the_batch_api_reports_its_rewrite_efficacy(project_dir, tmp_path):
     config = tmp_path / "imdb_length.yaml"
     config.write_text(f"rewrites:\n  dataset_name: imdb_length\n  backend: openai_batch\n  template_options:\n"
@@ -238,6 +243,7 @@ def test_a_real_template_through_the_batch_api_reports_its_rewrite_efficacy(proj
     assert "Rewrite efficacy is below 80%" in done.stderr
 
 
+@pytest.mark.slow
 def test_sigkill_while_waiting_for_a_batch_then_rerun_reattaches_instead_of_paying_again(server, project_dir):
     server.batch_plans = [BatchPlan(polls=10**6)]  # the first batch runs until the test lets it finish
     process = subprocess.Popen([sys.executable, str(REPO / "create_dataset.py"),
@@ -290,6 +296,7 @@ def judging_responder():
     return respond, logprobs
 
 
+@pytest.mark.slow
 def test_the_llm_judge_asks_through_the_engine_and_records_every_verdict(project_dir):
     respond, logprobs = judging_responder()
     fake = FakeOpenAI(respond, logprober=logprobs).start()
@@ -323,6 +330,7 @@ def test_the_llm_judge_asks_through_the_engine_and_records_every_verdict(project
         fake.stop()
 
 
+@pytest.mark.slow
 def test_a_judge_that_cannot_be_reached_fails_before_any_rewrite_is_paid_for(server, project_dir):
     done = run_script("create_dataset.py", *args(server, "--judge.method=llm", "--judge.base_url=http://127.0.0.1:9/v1",
                                                  "--rewrites.max_retries=0"), env=ENV)
@@ -334,6 +342,7 @@ def test_a_judge_that_cannot_be_reached_fails_before_any_rewrite_is_paid_for(ser
     assert not [p for p in project_dir.rglob("*") if p.is_file()], "a run that paid for nothing left a file"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["openai", "openai_batch"])
 def test_a_wrong_key_stops_the_run_with_one_line_and_writes_nothing(server, project_dir, backend):
     server.valid_key = "sk-the-right-one"
@@ -347,6 +356,7 @@ def test_a_wrong_key_stops_the_run_with_one_line_and_writes_nothing(server, proj
     assert_secret_in_no_file(project_dir)
 
 
+@pytest.mark.slow
 def test_credentials_in_base_url_reach_no_file_and_no_log(server, project_dir):
     """`http://user:password@host/v1` is how some proxies take their credentials: the run uses them,
     and the sidecar, the cache and the logs show `***@` instead."""

@@ -42,6 +42,7 @@ def test_imdb_length_is_970_characters(models_dir):
     assert sum(shorter.w_classifier(r) for r in shorter.load_rows()) > sum(expected.values())
 
 
+@pytest.mark.slow
 def test_imdb_sentiment_takes_w_from_the_label(models_dir):
     template = build_with_fixtures("imdb_sentiment", models_dir)
     rows = template.load_rows()
@@ -51,6 +52,7 @@ def test_imdb_sentiment_takes_w_from_the_label(models_dir):
     assert build_with_fixtures("imdb_sentiment", models_dir, sentiment_model="").classify_text is None
 
 
+@pytest.mark.slow
 def test_sentiment_judge_reads_the_positive_class_by_its_label_name(models_dir):
     swapped = build_tiny_sentiment_classifier(models_dir / "swapped_sentiment", swap_labels=True)
     for options in ({}, {"sentiment_model": str(swapped)}):
@@ -262,14 +264,21 @@ def test_eli5_each_answer_is_an_example_split_at_the_median(models_dir):
     assert "do not answer it" in template.rewrite_prompt
 
 
-def test_eli5_first_questions_and_fixed_median(models_dir):
+def test_eli5_first_questions_and_fixed_median(models_dir, tmp_path):
     template = build_with_fixtures("eli5_length", models_dir, n_questions=2, median_chars=100)
     raws = raw("eli5.jsonl")[:2]
     rows = template.load_rows()
     assert len(rows) == sum(len(q["answers"]["text"]) for q in raws)
     assert [template.w_classifier(r) for r in rows] == [len(t) > 100 for q in raws for t in q["answers"]["text"]]
-    with pytest.raises(RateError, match="median_chars"):
-        build_with_fixtures("eli5_length", models_dir, median_chars="long")
+    # A median that is no number is refused where the config's options are merged (CHECKS), naming the file.
+    import utils
+
+    path = tmp_path / "eli5.yaml"
+    path.write_text("rewrites:\n  dataset_name: eli5_length\n  template_options:\n    median_chars: long\n")
+    with pytest.raises(RateError) as info:
+        utils.build_from_module("dataset_templates", "eli5_length", "rewrites.dataset_name", "rewrites.template_options",
+                                utils.load_config(path))
+    assert str(info.value) == f"{path}: key 'rewrites.template_options.median_chars' must be int or float, got str 'long'"
 
 
 def test_eli5_default_file_is_under_project_dir(project_dir):

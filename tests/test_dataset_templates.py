@@ -57,6 +57,7 @@ def options_for(name: str, models_dir):
     return build_with_fixtures(name, models_dir) if hasattr(module, "FIXTURE") else build("dataset_templates", name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_dataset_template_contract(name, models_dir):
     template = options_for(name, models_dir)

@@ -17,6 +17,8 @@ import pytest
 from conftest import REPO, run_script
 from test_bad_input import snapshot
 
+pytestmark = pytest.mark.slow
+
 SMOKE = ("--config", str(REPO / "config.yaml"), "--smoke_test=true")
 PHASES = ["create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"]
 

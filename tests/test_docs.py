@@ -3,6 +3,8 @@ a file and a heading that exist, and the demo's table that README quotes is what
 
 from __future__ import annotations
 
+import pytest
+
 import re
 from pathlib import Path
 
@@ -114,6 +116,7 @@ def quoted_demo_table() -> list[str]:
     return [line.replace("\u2212", "-") for line in tables[0]]
 
 
+@pytest.mark.slow
 def test_the_demo_table_readme_quotes_is_what_the_demo_prints(project_dir):
     for script in ("create_dataset.py", "score_dataset.py", "treatment_effects.py"):
         done = run_script(script, "--config", "config.yaml")

@@ -14,6 +14,8 @@ Every replicate is one row of (REPLICATES, N) arrays, evaluated in one vectorise
 
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 
 from estimation import stats as es
@@ -58,6 +60,7 @@ def analyse(data: dict) -> dict:
     return es.compute(data["w"], data["y"], data["r"], data["rr"])
 
 
+@pytest.mark.slow
 def test_silent_diagnostic_while_rate_is_biased():
     """Delta = 0.3 cancelled by GAP = 0.3: the diagnostic fires at about its level (about 5 %) while
     RATE's 95 % interval for the ATE covers tau in about 0 % of replicates. Silence certifies nothing."""
@@ -66,6 +69,7 @@ def test_silent_diagnostic_while_rate_is_biased():
     assert covers(result["effects"][("RATE", "ATE")], TAU) < 0.02
 
 
+@pytest.mark.slow
 def test_false_alarm_while_rate_is_unbiased():
     """Delta = 0, GAP = 0.3: RATE covers tau in about 95 % of replicates, yet the diagnostic fires in
     about every replicate because it reads the originals' style gap as asymmetry."""
@@ -74,6 +78,7 @@ def test_false_alarm_while_rate_is_unbiased():
     assert fire_rate(result["rewrite"]["asymmetry"]) > 0.95
 
 
+@pytest.mark.slow
 def test_without_a_style_gap_the_diagnostic_measures_rates_bias():
     """Delta = 0.3, GAP = 0: the diagnostic fires in about every replicate, its mean is about 0.3, and
     RATE's bias is about 0.3 for every estimand: the bias is additive in Delta, whatever tau."""
@@ -86,6 +91,7 @@ def test_without_a_style_gap_the_diagnostic_measures_rates_bias():
         assert abs(bias - 0.3) < 0.01, (estimand, bias)
 
 
+@pytest.mark.slow
 def test_placebo_reward_measures_its_share_of_delta():
     """A reward P = 2*g(style) that ignores W: RATE on P has mean about 2*Delta = 0.6 when Delta = 0.3,
     and with Delta = 0 its 95 % interval covers 0 in about 95 % of replicates. Unlike the asymmetry, the

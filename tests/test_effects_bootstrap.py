@@ -99,6 +99,7 @@ def multinomial_chi_square(n: int, bucket: int, draws: int, monkeypatch) -> floa
     return stats.chisquare(observed, expected).pvalue
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, bucket", [(5, 2), (6, 4), (4, 2), (5, 1 << 16)])
 def test_counts_follow_the_multinomial_law(n, bucket, monkeypatch):
     """Every count vector of n draws over n examples, its frequency in 20,000 resamples against its
@@ -118,6 +119,7 @@ def test_the_two_stage_draw_at_the_real_bucket_size():
         assert abs(part.mean() - 1.0) < 5 * np.sqrt((1 - 1 / n) / part.size)
 
 
+@pytest.mark.slow
 def test_equal_in_distribution_to_resampling_indices(monkeypatch):
     """The interval endpoints across 300 seeds on one skewed data set: the two-stage draws (buckets of
     16, so 60 examples make 3 full buckets and a partial one) against the from-indices reference, by a
@@ -164,6 +166,7 @@ def test_close_to_the_t_interval_for_symmetric_differences():
         assert abs(boot["intervals"][key][1] - high) < 0.1 * half, key
 
 
+@pytest.mark.slow
 def test_skewed_differences_give_a_right_leaning_interval_that_covers_better_than_t():
     """Lognormal per-example effects, n = 30: the t interval undercovers the mean (about 83 % here);
     bootstrap-t extends further to the right and covers closer to 95 % (about 88 %; no interval is

@@ -110,6 +110,68 @@ def test_the_typed_reader_gives_the_columns_of_the_plain_records(tmp_path, monke
     assert typed.seen("m") == {*REQUIRED, "extra completion", utils.ORACLE}
 
 
+# values the columns take a block at a time in C (bytes(), np.fromiter) where every record of the block
+# allows it, and one at a time otherwise: each is met in a block of its own and among plain records
+ODD_W = [True, False, 1, 0, 2, -1, 300, 1.0, 0.0, None, "1"]
+ODD_VERDICTS = [True, False, 1, 0, 2, 255, 256, -1, 1.0, 0.0, None, "yes", [1]]
+ODD_REWARDS = [1.5, 0, 7, -(10 ** 30), True, None, "2.5", 1e308]
+
+
+def odd_lines() -> list[str]:
+    records = [good(i) for i in range(40)]
+    records[3]["reward_question"] = records[9]["reward_question"] = "q0"  # a block of one question, then others
+    for i, value in enumerate(ODD_W):
+        records[2 * i]["w_original"] = value
+    for i, value in enumerate(ODD_VERDICTS):
+        records[2 * i + 1]["judge"]["rewrite"]["w"] = value
+    for i, value in enumerate(ODD_REWARDS):
+        records[3 * i + 2]["m"]["rewrite"] = value
+    for i in (5, 6, 30):
+        del records[i]["n"]["original"]  # rewards absent among floats
+    for i in (12, 13, 25):
+        records[i]["id"] = "e4"  # repeated within a block and across blocks
+    records[33].pop("id")
+    records[20]["failures"] = {"rewrite": "refused"}
+    records[21]["cluster"] = "c"
+    return [json.dumps(record) for record in records]
+
+
+@pytest.mark.parametrize("block", [150, 700, 5_000, 1 << 20])
+def test_values_taken_a_block_at_a_time_are_those_of_the_plain_records(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(effects_reader, "BLOCK", block)
+    path = write(tmp_path / "odd.jsonl", odd_lines())
+    records = utils.read_records(path, texts=False)
+    typed = effects_reader.read(path, REQUIRED, OPTIONAL)
+    same_columns(typed, effects_columns.build(records, REQUIRED, OPTIONAL))
+    # and those of the record-level definitions
+    assert typed.w.tolist() == [-1 if utils.record_w(r) is None else int(utils.record_w(r)) for r in records]
+    verdicts = [r["judge"]["rewrite"]["w"] for r in records]
+    assert typed.verdict["rewrite"].tolist() == [judge_efficacy.verdict_code(v) for v in verdicts]
+    rewards = [r["m"]["rewrite"] for r in records]
+    expected = [float(v) if type(v) in (int, float) and math.isfinite(float(v)) else math.nan for v in rewards]
+    assert np.array_equal(typed.rewards("m", "rewrite")[0], expected, equal_nan=True)
+    assert typed.rewards("n", "original")[1].tolist() == ["original" not in r["n"] for r in records]
+    first = {}
+    assert typed.duplicates == [i for i, r in enumerate(records) if "id" in r and first.setdefault(r["id"], i) != i]
+
+
+def test_ids_repeated_or_missing_in_later_chunks_are_found():
+    # a chunk of the typed reader marks a missing id ABSENT, one of plain records None
+    absent = effects_columns.ABSENT
+    for chunks in ([["a", absent], ["b", absent], [None, "a"], ["d", "d", "b", None]],
+                   [["a", "b"], ["c", "a", None], ["e", "e", absent], ["f", "c"]]):
+        builder = effects_columns.Builder(REQUIRED)
+        for ids in chunks:
+            chunk = effects_columns.dict_chunk([{} for _ in ids], builder.listed)
+            chunk.ids = ids
+            builder.add(chunk)
+        found = builder.finish()
+        every = [i for ids in chunks for i in ids]
+        assert found.ids == [None if i is absent else i for i in every]
+        first: dict = {}
+        assert found.duplicates == [n for n, i in enumerate(found.ids) if i is not None and first.setdefault(i, n) != n]
+
+
 def test_drops_efficacy_and_clusters_from_columns_equal_those_from_records(tmp_path):
     path = write(tmp_path / "scored.jsonl", awkward_lines())
     records = utils.read_records(path, texts=False)
@@ -127,7 +189,7 @@ def test_drops_efficacy_and_clusters_from_columns_equal_those_from_records(tmp_p
     with_texts = utils.read_records(path)
     assert effects_gate.assess(typed, {"min_efficacy": 0.8}, "j")["rows"] == judge_efficacy.efficacy(with_texts)["rows"]
     assert typed.efficacy() == judge_efficacy.efficacy(with_texts)
-    passed = [bool(judge_efficacy.passed(record)) for record in with_texts]
+    passed = [bool(utils.record.passed(record)) for record in with_texts]
     assert typed.passed().tolist() == passed
     arrays = effects_inputs.reward_arrays(typed, "m", KEYS, False, "keep_first")[0]
     labels, _ = effects_inputs.cluster_labels(arrays, "auto", path)

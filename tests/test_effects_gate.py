@@ -35,6 +35,7 @@ def row(effects: dict, estimator: str, estimand: str) -> dict:
     return next(r for r in effects["estimates"] if r["estimator"] == estimator and r["estimand"] == estimand)
 
 
+@pytest.mark.slow
 def test_low_efficacy_is_printed_above_the_table_and_kept_in_the_effects_file(half_missed):
     done = phase("treatment_effects.py")
     effects = effects_of(done)
@@ -49,6 +50,7 @@ def test_low_efficacy_is_printed_above_the_table_and_kept_in_the_effects_file(ha
     assert all(0.35 < r["share"] < 0.65 for r in first.values())
 
 
+@pytest.mark.slow
 def test_refuse_stops_with_one_line_and_writes_nothing(half_missed):
     done = phase("treatment_effects.py", "--effects.low_efficacy=refuse")
     assert done.returncode == 2
@@ -59,6 +61,7 @@ def test_refuse_stops_with_one_line_and_writes_nothing(half_missed):
     assert phase("treatment_effects.py", "--effects.low_efficacy=refuse", "--effects.min_efficacy=0.2").returncode == 0
 
 
+@pytest.mark.slow
 def test_passed_judge_only_estimates_on_the_rewrites_that_did_their_job_and_says_so(half_missed):
     everything = effects_of(phase("treatment_effects.py"))
     done = phase("treatment_effects.py", "--effects.passed_judge_only=true")
@@ -82,6 +85,7 @@ def test_passed_judge_only_estimates_on_the_rewrites_that_did_their_job_and_says
     assert "(passed judge only)" in page and "kept" in page and "conditional on the selection" in page
 
 
+@pytest.mark.slow
 def test_without_verdicts_efficacy_is_not_measured_and_saying_so_is_the_headline(project_dir):
     for script in ("create_dataset.py", "score_dataset.py"):
         assert phase(script, "--judge.method=none").returncode == 0

@@ -87,6 +87,7 @@ def simulate_clusters(seed: int, per_cluster: int, replicates: int = 2000, group
     return w, y, r, rr, robust.Clusters(codes, groups)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_cluster", [2, 5])
 def test_cluster_robust_intervals_cover_where_iid_ones_do_not(per_cluster):
     w, y, r, rr, clusters = simulate_clusters(per_cluster, per_cluster)
@@ -129,6 +130,7 @@ def test_a_fixed_prompt_is_not_a_cluster_but_shared_questions_are():
 
 # --- effect sizes ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [300, 5000])
 @pytest.mark.parametrize("theta", [0.5, 5.0])
 @pytest.mark.parametrize("tails", ["normal", "t3"])
@@ -302,6 +304,7 @@ def test_rewards_too_large_to_square_are_refused_with_the_reason():
 
 # --- paired contrasts -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_paired_contrast_has_power_where_combining_the_two_ses_has_none():
     """Two reward models that see the same rewrites and differ by 3 % in their effect: the paired
     contrast finds it in most replicates; the interval from the two reported SEs, as if independent,

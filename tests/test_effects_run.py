@@ -39,6 +39,7 @@ def clustered_records(groups: int, per: int, seed: int) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 def test_examples_sharing_a_question_get_cluster_robust_ses_and_none_turns_them_off(project_dir):
     scored_file(project_dir, "toy_x_scored_20240101_000000.jsonl", "toy", clustered_records(60, 4, 0))
     run_main("--effects.dataset_filename=toy_x_scored_20240101_000000.jsonl")
@@ -87,6 +88,7 @@ def test_pooling_two_files_gives_pooled_rows_and_heterogeneity(project_dir):
     assert float(smallest["p_holm"]) == pytest.approx(min(1.0, 6 * float(smallest["p"])))
 
 
+@pytest.mark.slow
 def test_the_demo_runs_its_placebo_and_its_sensitivity_analysis_into_table_and_report(project_dir):
     smoke = ("--smoke_test=true",)
     for script in ("create_dataset.py", "score_dataset.py"):

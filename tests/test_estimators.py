@@ -15,7 +15,7 @@ from estimation import stats as es
 from estimation import results as te
 from reporting import tables
 import utils
-from estimation.reference import loop_estimates
+from reference_estimators import loop_estimates
 
 
 def arrays(w, original, rewrite, back, oracle=None):

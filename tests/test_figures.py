@@ -91,6 +91,7 @@ def points_wide(axis, figure, low: float, high: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_forest_every_interval_is_wider_than_its_marker_or_enlarged_in_an_inset():
     # RATE's intervals 1/500 of the others': far narrower than any marker at this scale
     rows = [dict(r) for r in forest_rows()]
@@ -173,6 +174,7 @@ def test_forest_shows_the_examples_behind_each_estimate():
     assert not [t for axis in forest.forest_figure([("t", bare)], raw=False, alpha=0.05).axes for t in axis.texts]
 
 
+@pytest.mark.slow
 def test_a_smoke_run_is_marked_in_the_title():
     def titles(figure) -> list[str]:
         found = [figure.get_suptitle()]
@@ -202,6 +204,7 @@ def red_share(path: Path) -> float:
     return float((np.abs(pixels - np.array(to_rgb(figures.WARNING_COLOR))).max(axis=-1) < 0.12).mean())
 
 
+@pytest.mark.slow
 def test_the_forest_plot_of_a_smoke_run_says_so_in_its_title(project_dir, capsys):
     full = write_run(project_dir, 1)
     run_visualize(capsys, f"--visualize.effects_filename={full}", "--visualize.dpi=50")
@@ -296,6 +299,7 @@ def test_sweep_points_stay_at_the_values_swept():
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()][-1] == "0.3"
 
 
+@pytest.mark.slow
 def test_sweep_labels_do_not_crowd_but_every_value_has_its_tick():
     values = list(range(21))
     figure = figures.sweep_figure(sweep_points(values), parameter="p", raw=True, alpha=0.05)

@@ -148,7 +148,8 @@ def test_write_meta(project_dir, tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         inputs.append(path)
-    output, artifact = utils.artifacts.new_path(utils.artifacts.of(cfg, "scored", "imdb", ["vader"]), "jsonl")
+    reserved = utils.artifacts.new_path(utils.artifacts.of(cfg, "scored", "imdb", ["vader"]), "jsonl")
+    output, artifact = reserved.path, reserved.artifact
     utils.write_jsonl(output, [{"id": "1"}])
     started = utils.now()
 

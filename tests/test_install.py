@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, run_script
+from conftest import REPO, run_process
+
+pytestmark = pytest.mark.slow
 
 BLOCKER = """
 import sys
@@ -33,14 +35,14 @@ def light_only(tmp_path):
 
 def test_the_demo_needs_only_the_light_install(project_dir, light_only):
     for script in ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"):
-        done = run_script(script, "--config", str(REPO / "config.yaml"), "--rewrites.n_examples=100", env=light_only)
+        done = run_process(script, "--config", str(REPO / "config.yaml"), "--rewrites.n_examples=100", env=light_only)
         assert done.returncode == 0, (script, done.stderr[-2000:])
     assert list((project_dir / "plots").glob("*_report_*.html"))
 
 
 def test_a_run_that_needs_the_model_stack_says_how_to_install_it(project_dir, light_only):
-    run_script("create_dataset.py", "--config", str(REPO / "config.yaml"), "--rewrites.n_examples=50", env=light_only)
-    done = run_script("score_dataset.py", "--config", str(REPO / "config.yaml"), "--scoring.model=hf:/nowhere",
+    run_process("create_dataset.py", "--config", str(REPO / "config.yaml"), "--rewrites.n_examples=50", env=light_only)
+    done = run_process("score_dataset.py", "--config", str(REPO / "config.yaml"), "--scoring.model=hf:/nowhere",
                       env=light_only)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: this run needs torch, which is part of the model "

@@ -43,7 +43,7 @@ def test_efficacy_counts_each_direction_and_the_second_round_only_after_a_flip()
     assert (rows[("second rewrite", "W=1→0")]["passed"], rows[("second rewrite", "W=1→0")]["judged"]) == (1, 2)
     assert result["both_passed"] == {"W=1": {"passed": 1, "examples": 3}, "W=0": {"passed": 1, "examples": 3}}
     assert result["agreement"] == {"agree": 5, "judged": 6, "undecided": 0, "share": 0.8333}
-    assert [efficacy.passed(r) for r in RECORDS] == [True, False, False, False, True, False]
+    assert [utils.record.passed(r) for r in RECORDS] == [True, False, False, False, True, False]
 
 
 def test_the_warning_names_every_low_direction_and_a_weak_judge():
@@ -126,6 +126,7 @@ def test_the_synthetic_rule_reads_words_so_it_also_judges_an_llms_wording():
     assert found["c"].w is None
 
 
+@pytest.mark.slow
 def test_the_sentiment_classifier_gives_its_probability(tmp_path):
     from dataset_fixtures import build_tiny_sentiment_classifier
     from dataset_templates._sentiment import OPTIONS, SentimentJudge

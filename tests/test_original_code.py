@@ -43,6 +43,7 @@ def test_the_original_configs_load_as_they_are(name):
     assert cfg["effects"]["concept"] and cfg["effects"]["score"] == "armorm"
 
 
+@pytest.mark.slow
 def test_the_original_config_estimates_and_draws_from_the_original_scored_file(project_dir):
     """config.yaml: `effects.dataset_folder: null` reads the scored folder itself, `smoke_test: true`, the
     reward under the model's path, W of 0/1; visualize then finds the effects by dataset_name + concept."""
@@ -67,6 +68,7 @@ def test_the_original_vowels_config_reads_its_typos_subfolder(project_dir):
     assert "| imdb_vowels | NCSOFT/Llama-3-OffsetBias-RM-8B | RATE | ATE |" in done.stdout
 
 
+@pytest.mark.slow
 def test_visualize_draws_an_effects_file_of_the_original_code(project_dir):
     """An original effects JSON has the estimates and SEs under its own keys and no table; it is found
     under the original's name (dataset_name + concept + score) and drawn."""

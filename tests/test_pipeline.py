@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_script
+from conftest import REPO, run_process, run_script
 
 PHASES = ["create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"]
 
@@ -51,6 +51,7 @@ def demo(tmp_path_factory):
     return project, results
 
 
+@pytest.mark.slow
 def test_every_phase_writes_its_output_and_sidecar(demo):
     project, _ = demo
     outputs = [
@@ -72,6 +73,7 @@ def test_every_phase_writes_its_output_and_sidecar(demo):
     assert not list(project.rglob(".*.tmp")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_records_keep_the_original_rate_format(demo):
     project, _ = demo
     records = read_jsonl(only(project / "data/scored", "*.jsonl"))
@@ -84,6 +86,7 @@ def test_records_keep_the_original_rate_format(demo):
     assert {r["w_original"] for r in records} == {True, False}
 
 
+@pytest.mark.slow
 def test_rate_covers_the_truth_while_naive_and_single_rewrite_miss_it(demo):
     project, _ = demo
     effects = json.loads(only(project / "effects", "*_treatment_effects_*.json").read_text())
@@ -102,6 +105,7 @@ def test_rate_covers_the_truth_while_naive_and_single_rewrite_miss_it(demo):
     assert effects["Y1_count"] + effects["Y0_count"] == 2000 and effects["reward_std"] > 0
 
 
+@pytest.mark.slow
 def test_visualize_prints_the_table_and_every_file(demo):
     project, results = demo
     printed = results[-1].stdout
@@ -110,6 +114,7 @@ def test_visualize_prints_the_table_and_every_file(demo):
         assert str(project / folder) in printed
 
 
+@pytest.mark.slow
 def test_smoke_run_is_small_marked_and_never_mixed_with_full_runs(project_dir):
     run_pipeline()
     run_pipeline("--smoke_test=true")
@@ -130,6 +135,7 @@ def test_smoke_run_is_small_marked_and_never_mixed_with_full_runs(project_dir):
     assert f"resolved to {full_scored}" in result.stderr
 
 
+@pytest.mark.slow
 def test_failed_rewrites_are_recorded_and_dropped_not_scored_as_text(project_dir):
     run_pipeline("--rewrites.n_examples=300", "--rewrites.backend_options.failure_rate=0.1")
     records = read_jsonl(only(project_dir / "data/scored", "*.jsonl"))
@@ -144,6 +150,7 @@ def test_failed_rewrites_are_recorded_and_dropped_not_scored_as_text(project_dir
     assert effects["Y1_count"] + effects["Y0_count"] == 300 - len(failed)
 
 
+@pytest.mark.slow
 def test_make_demo_runs_the_pipeline_and_prints_where_outputs_are(project_dir):
     if not (REPO / ".venv/bin/python").exists():
         pytest.skip("make demo needs the .venv that `make` builds")
@@ -152,6 +159,19 @@ def test_make_demo_runs_the_pipeline_and_prints_where_outputs_are(project_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| RATE | ATE |" in result.stdout
     assert str(only(project_dir / "plots", "*.png")) in result.stdout
+
+
+@pytest.mark.slow
+def test_the_scripts_that_run_many_phases_run_as_scripts(project_dir):
+    """The other tests call run_experiments' and run_audit's main() in-process; this runs each file as a
+    user does, which the in-process runs cannot show (its imports, its exit code, its workers)."""
+    sweep = run_process("run_experiments.py", "--smoke", "--only", "typos", "--replicates", "2")
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert only(project_dir / "experiments", "typos_experiment_smoke_test_*.csv").stat().st_size > 0
+    plan = run_process("run_audit.py", "--config", str(REPO / "configs/audits/offline.yaml"), "--smoke_test=true",
+                       "--plan")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert plan.stdout.count("create_dataset.py --config") == 3 and "treatment_effects.py" in plan.stdout
 
 
 def test_scripts_explain_themselves():

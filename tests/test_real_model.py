@@ -19,7 +19,7 @@ import local_llm
 from conftest import REPO, run_script
 from local_llm.serve import Server
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 VERDICT_BY = {"llm answer", "llm logprobs"}
 
 

@@ -37,6 +37,7 @@ def demo(tmp_path_factory):
     return project, html_path, done.stdout, table.read_text()
 
 
+@pytest.mark.slow
 def test_the_report_opens_with_the_estimates_and_every_warning_in_boxes(demo):
     _, html_path, _, _ = demo
     page = html_path.read_text()
@@ -52,6 +53,7 @@ def test_the_report_opens_with_the_estimates_and_every_warning_in_boxes(demo):
     assert body.index('<div class="note">') < body.index("<h2")
 
 
+@pytest.mark.slow
 def test_one_p_value_format_in_the_printed_table_the_report_and_the_markdown(demo):
     _, html_path, stdout, table = demo
     printed = [line for line in stdout.splitlines() if line.startswith("| RATE | ATE")][0]
@@ -64,6 +66,7 @@ def test_one_p_value_format_in_the_printed_table_the_report_and_the_markdown(dem
     assert "<0.0001" not in page and "ATU (ATC)" not in page + stdout
 
 
+@pytest.mark.slow
 def test_numbers_are_right_aligned_by_column_and_raw_markdown_reads_as_a_table(demo):
     _, html_path, _, _ = demo
     page = html_path.read_text()
@@ -81,6 +84,7 @@ def test_numbers_are_right_aligned_by_column_and_raw_markdown_reads_as_a_table(d
         assert len(widths) == 1, block[:300]
 
 
+@pytest.mark.slow
 def test_the_latex_tables_compile_in_one_and_two_columns_without_overfull_lines(demo, tmp_path):
     pdflatex = need("pdflatex")
     project = demo[0]
@@ -103,6 +107,7 @@ def test_the_latex_tables_compile_in_one_and_two_columns_without_overfull_lines(
         assert source.with_suffix(".pdf").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_a_real_browser_renders_the_report(demo, tmp_path):
     chromium = need("chromium")
     _, html_path, _, _ = demo

@@ -92,11 +92,13 @@ def second_requests_while_a_first_is_slow(fake, pipelines: bool) -> tuple[float,
     return slow, seconds
 
 
+@pytest.mark.slow
 def test_second_rewrites_are_sent_while_another_first_rewrite_is_still_out(fake):
     slow, seconds = second_requests_while_a_first_is_slow(fake, pipelines=True)
     assert max(seconds) < slow + 1.0, "a second rewrite waited for the slow first one"
 
 
+@pytest.mark.slow
 def test_the_barrier_design_fails_that_check(fake):
     """The same run through two sequential passes: every second rewrite waits for the slow one."""
     slow, seconds = second_requests_while_a_first_is_slow(fake, pipelines=False)
@@ -146,6 +148,7 @@ def run_design(fake, monkeypatch, tmp_path, pipelines: bool):
     return results, records, {key: rewriter.stats[key] for key in ACCOUNTS}
 
 
+@pytest.mark.slow
 def test_outputs_and_accounting_equal_the_two_pass_design(fake, monkeypatch, tmp_path):
     results, records, accounts = run_design(fake, monkeypatch, tmp_path, pipelines=True)
     barrier = run_design(fake, monkeypatch, tmp_path, pipelines=False)
@@ -180,6 +183,7 @@ passes.rewrite_twice(examples(10), TEMPLATE, child_backend(sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_sending_anything_that_was_answered(fake, project_dir):
     fake.hang_after = 13  # ten first rewrites and a few second ones, then hold everything
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), fake.url], env=dict(os.environ),

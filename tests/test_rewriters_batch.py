@@ -40,6 +40,7 @@ def test_split_respects_both_limits():
     assert all(sum(len(line) + 1 for line in chunk) <= 80 for chunk in by_size) and len(by_size) > 1
 
 
+@pytest.mark.slow
 def test_results_are_matched_by_custom_id_and_files_split(server, project_dir):
     rewriter = backend(server, {"max_requests_per_file": 4})
     results = rewriter.rewrite(requests_(10))
@@ -58,6 +59,7 @@ def test_results_are_matched_by_custom_id_and_files_split(server, project_dir):
     assert len(server.batch_lines) == 3  # answered from the cache: nothing resubmitted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("end", ["expired", "cancelled", "failed"])
 def test_an_unfinished_batch_keeps_its_lines_and_resubmits_only_the_missing(server, end):
     server.batch_plans = [BatchPlan(end=end, finish=3)]
@@ -68,6 +70,7 @@ def test_an_unfinished_batch_keeps_its_lines_and_resubmits_only_the_missing(serv
     assert len(server.batch_lines) == 2
 
 
+@pytest.mark.slow
 def test_the_error_file_gives_failures_and_an_error_only_batch_is_read(server):
     server.batch_plans = [BatchPlan(end="completed", finish=4, errors=2, error_status=400)]
     results = backend(server).rewrite(requests_(8))
@@ -90,6 +93,7 @@ def test_refusals_and_truncations_inside_a_batch_are_failures(server):
     assert results["ex0:rewrite"].ok and results["ex3:rewrite"].ok
 
 
+@pytest.mark.slow
 def test_the_enqueued_token_limit_waits_and_resubmits(server):
     server.batch_plans = [BatchPlan(polls=3), BatchPlan(end="token_limit")]
     results = backend(server, {"max_requests_per_file": 3}).rewrite(requests_(6))

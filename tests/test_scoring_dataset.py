@@ -101,6 +101,7 @@ def newest(pattern):
     return max(utils.folder("scored").glob(pattern), key=lambda p: p.name)
 
 
+@pytest.mark.slow
 def test_several_models_in_one_run_each_add_their_dict(setup, llama):
     records, config = setup
     done = run(config, f"--scoring.models=[vader, 'hf:{llama}']")
@@ -125,6 +126,7 @@ def test_several_models_in_one_run_each_add_their_dict(setup, llama):
     assert not list(utils.folder("cache").rglob("*.jsonl")), "checkpoints are removed once the output exists"
 
 
+@pytest.mark.slow
 def test_a_model_added_to_a_scored_file_leaves_the_others_alone(setup, llama):
     records, config = setup
     run(config)
@@ -140,6 +142,7 @@ def test_a_model_added_to_a_scored_file_leaves_the_others_alone(setup, llama):
                                 f"--scoring.models=[vader, 'hf:{llama}']")
 
 
+@pytest.mark.slow
 def test_a_rerun_after_a_crash_resumes_from_the_checkpoint(setup, llama):
     records, config = setup
     run(config, f"--scoring.model=hf:{llama}")
@@ -160,6 +163,7 @@ def test_a_rerun_after_a_crash_resumes_from_the_checkpoint(setup, llama):
     assert not checkpoints[0].exists()
 
 
+@pytest.mark.slow
 def test_shards_merged_equal_a_single_run(setup, llama):
     records, config = setup
     models = f"--scoring.models=[vader, 'hf:{llama}']"
@@ -184,6 +188,7 @@ def test_shards_merged_equal_a_single_run(setup, llama):
     assert utils.artifacts.identity(merged_path).models == ("vader", f"hf:{llama}")
 
 
+@pytest.mark.slow
 def test_merge_refuses_a_missing_or_doubled_shard_and_foreign_ids(setup):
     records, config = setup
     run(config, "--shard=0/2")

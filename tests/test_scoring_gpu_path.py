@@ -82,6 +82,7 @@ def first_overlap(events) -> bool:
     return encode_starts[1] < forward_ends[1]  # chunks of 8 texts in batches of 4: two per chunk
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth, overlaps", [(1, True), (0, False)])
 def test_the_next_chunk_is_tokenised_while_the_model_scores_this_one(depth, overlaps):
     slow = Recorder(encode_s=0.08, forward_s=0.04)
@@ -337,6 +338,7 @@ def test_windows_stop_their_thread_when_the_consumer_leaves_early():
     assert not any(t.name == "rate-scoring-prefetch" for t in threading.enumerate())
 
 
+@pytest.mark.slow
 def test_the_gpu_benchmark_runs_its_smoke_mode_on_the_cpu():
     from pathlib import Path
 

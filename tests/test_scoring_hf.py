@@ -66,6 +66,7 @@ def test_armorm_reads_score_from_its_remote_code_not_the_logits(paths):
     assert reward != pytest.approx(float(rewards[0]), abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module, index", [(distilbert_positive, 1), (distilbert_negative, 0)])
 def test_distilbert_templates_read_their_class_logit_of_the_completion_alone(paths, module, index):
     model = module.build({**module.OPTIONS, "device": "cpu", "path": str(paths["distilbert"])})
@@ -74,6 +75,7 @@ def test_distilbert_templates_read_their_class_logit_of_the_completion_alone(pat
     assert model.score_batch(["another question"], [A])[0] == pytest.approx(float(logits[index]), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_deberta_scores_the_question_answer_pair_with_segment_ids(paths):
     model = deberta.build({**deberta.OPTIONS, "device": "cpu", "path": str(paths["deberta"])})
     encoded = model.encode([Q], [A])[0]

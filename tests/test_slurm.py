@@ -18,6 +18,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "DEADLINE"}
 # Small enough for a 2-core CI machine; the Makefile's defaults are sized for real clusters.
 SMALL = "--cpus-per-task=1 --mem=1G --time=00:15:00"

@@ -104,6 +104,7 @@ def test_length_and_typos_are_confounded_with_w(rows):
     assert typo_share_neg - typo_share_pos > 0.4
 
 
+@pytest.mark.slow
 def test_typo_count_matches_what_the_reward_model_penalises(rows):
     for row in rows[:300]:
         assert sum(w in DICTIONARY.unknown(words(row["text"])) for w in words(row["text"])) == row["n_typos"]

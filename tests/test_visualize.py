@@ -12,6 +12,7 @@ import pytest
 
 from estimation import gate as effects_gate
 from reporting import figures
+from reporting import render
 from reporting import report
 from reporting import samples
 import utils
@@ -126,6 +127,7 @@ def run_visualize(capsys, *overrides: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_forest_plot_is_a_png_and_pdf_of_the_figure_size(project_dir, tmp_path):
     rows = visualize_runs.complete_rows(json.loads(write_run(project_dir, 1).read_text()), Path("x"), raw=False)
     written = figures.forest_plot([("toy, rm", rows)], tmp_path / "forest.png", raw=False, alpha=0.05, dpi=80)
@@ -162,6 +164,7 @@ def test_forest_plot_shows_effect_sizes_unless_raw_and_marks_the_truth(project_d
     assert not any(truth_lines(axis) for axis in figures.forest_figure([("t", unknown)], raw=False, alpha=0.05).axes)
 
 
+@pytest.mark.slow
 def test_forest_plot_over_many_files_stacks_a_block_per_file(project_dir, capsys):
     first = write_run(project_dir, 1, dataset="toy", reward="rm")
     second = write_run(project_dir, 2, dataset="other", reward="rm2", truth=False, shift=0.3)
@@ -188,6 +191,7 @@ def test_forest_plot_over_many_files_stacks_a_block_per_file(project_dir, capsys
     assert "other, rm2  (other_rm2_treatment_effects_20250101_120002.json)" in out
 
 
+@pytest.mark.slow
 def test_score_distributions_and_a_group_missing(tmp_path):
     import numpy as np
 
@@ -206,6 +210,7 @@ def test_score_distributions_and_a_group_missing(tmp_path):
     assert len(figures.distributions_figure({True: groups[True]}, reward="rm").axes) == 1
 
 
+@pytest.mark.slow
 def test_sweep_reads_the_swept_value_from_the_run_that_used_it(project_dir, tmp_path):
     key = "rewrites.template_options.p_typos_given_negative"
     files = [write_run(project_dir, 1, rewrite_options={"p_typos_given_negative": 0.9}, shift=0.2),
@@ -270,15 +275,15 @@ def test_effect_sizes_are_computed_for_files_without_them():
 
 
 def test_latex_escapes_every_special_character():
-    assert samples.latex_escape("a & b % c $ d # e _ f { g } h") == r"a \& b \% c \$ d \# e \_ f \{ g \} h"
-    assert samples.latex_escape("~^\\") == r"\textasciitilde{}\textasciicircum{}\textbackslash{}"
+    assert render.latex_escape("a & b % c $ d # e _ f { g } h") == r"a \& b \% c \$ d \# e \_ f \{ g \} h"
+    assert render.latex_escape("~^\\") == r"\textasciitilde{}\textasciicircum{}\textbackslash{}"
     # the backslashes the escaping adds are not escaped again
-    assert samples.latex_escape("\\&") == r"\textbackslash{}\&"
-    assert samples.latex_escape("x < y > z | w") == r"x \textless{} y \textgreater{} z \textbar{} w"
-    assert samples.latex_escape("line one\n\nline two") == r"line one\newline line two"
+    assert render.latex_escape("\\&") == r"\textbackslash{}\&"
+    assert render.latex_escape("x < y > z | w") == r"x \textless{} y \textgreater{} z \textbar{} w"
+    assert render.latex_escape("line one\n\nline two") == r"line one\newline line two"
     # nothing special is left bare: strip every escape we make and no special character remains
     every = "&%$#_{}~^\\<>|"
-    stripped = re.sub(r"\\(text[a-z]+\{\}|[&%$#_{}])", "", samples.latex_escape(every))
+    stripped = re.sub(r"\\(text[a-z]+\{\}|[&%$#_{}])", "", render.latex_escape(every))
     assert stripped == "", stripped
 
 
@@ -308,6 +313,7 @@ def test_samples_are_seeded_alternate_w_and_cut_long_texts(project_dir):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_has_every_section_in_html_and_markdown(project_dir, capsys):
     effects = write_run(project_dir, 1, diagnostics={
         "overlap": {"min_propensity": 0.12}, "undefined": {},
@@ -348,6 +354,7 @@ def test_report_has_every_section_in_html_and_markdown(project_dir, capsys):
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
 
 
+@pytest.mark.slow
 def test_a_moved_scored_file_still_gives_a_report(project_dir, capsys):
     effects = write_run(project_dir, 1)
     scored = Path(json.loads(effects.read_text())["input_file"])
@@ -357,6 +364,7 @@ def test_a_moved_scored_file_still_gives_a_report(project_dir, capsys):
     assert "scored file not found" in page and page.count("data:image/png;base64,") == 1
 
 
+@pytest.mark.slow
 def test_demo_pipeline_ends_with_the_report(project_dir):
     for script in ("create_dataset.py", "score_dataset.py", "treatment_effects.py", "visualize.py"):
         done = run_script(script, "--config", str(REPO / "config.yaml"), "--rewrites.n_examples=200")
@@ -376,6 +384,7 @@ def test_demo_pipeline_ends_with_the_report(project_dir):
     assert png_size(next(support.glob("*.png")))[0] == round(figures.WIDTH * 150)
 
 
+@pytest.mark.slow
 def test_low_efficacy_is_the_headline_of_the_report_the_figure_and_the_printout(project_dir, capsys):
     effects = write_run(project_dir, 1, missed=6)  # 3 of 8 rewrites per group unflipped: 62.5 %
     out = run_visualize(capsys, f"--visualize.effects_filename={effects}", "--visualize.dpi=50")

@@ -26,6 +26,7 @@ from typing import Optional
 
 from utils.config import SMOKE_MARK, Config, RateError, slug
 from utils.files import STAMP_FORMAT, STAMP_PATTERN, folder
+from utils.provenance import meta_path
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +96,54 @@ def of(cfg: Config, kind: str, dataset: str, models=(), **fields) -> Artifact:
     return Artifact(kind, dataset, tuple(models), smoke=cfg.smoke, run=cfg["run"], **fields)
 
 
-def new_path(artifact: Artifact, ext: str) -> tuple[Path, Artifact]:
-    """A path for `artifact` with a stamp no file of its name has yet, and the artifact with that
-    stamp. The name is reserved at once (`.<stem>.reserved`, created exclusively), so two runs ending
-    in the same second cannot take the same name: the second waits for the next second."""
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """A name reserved for one output (`new_path`): the file, its stamped artifact, and the files that
+    go with it: its sidecar, its reservation, and siblings that share its stem (a .md beside a .csv)."""
+    path: Path
+    artifact: Artifact
+
+    @property
+    def sidecar(self) -> Path:
+        return meta_path(self.path)
+
+    @property
+    def reservation(self) -> Path:
+        return reservation(self.path)
+
+    @property
+    def stamp(self) -> str:
+        return self.artifact.stamp
+
+    def sibling(self, suffix: str) -> Path:
+        return self.path.with_suffix(suffix)
+
+    def files(self, *suffixes: str) -> list[Path]:
+        """The file, the siblings with `suffixes`, the sidecar and the reservation: what all_or_none
+        is told before any of them is made."""
+        return [self.path, *(self.sibling(suffix) for suffix in suffixes), self.sidecar, self.reservation]
+
+    def release(self) -> None:
+        """Give up the reservation once the file is under its name (utils.write_output does it too)."""
+        self.reservation.unlink(missing_ok=True)
+
+
+def reservation(path: Path) -> Path:
+    """The empty file that holds a name while its run writes it (`.<stem>.reserved`)."""
+    return Path(path).with_name(f".{Path(path).stem}.reserved")
+
+
+def new_path(artifact: Artifact, ext: str) -> Output:
+    """A name for `artifact` with a stamp no file of its name has yet. The name is reserved at once
+    (created exclusively), so two runs ending in the same second cannot take the same name: the
+    second waits for the next second."""
     directory = folder(KINDS[artifact.kind][0])
     directory.mkdir(parents=True, exist_ok=True)
     while True:
         stamped = dataclasses.replace(artifact, stamp=time.strftime(STAMP_FORMAT))
-        if not any(directory.glob(f"{stamped.stem()}.*")) and _reserve(directory / f".{stamped.stem()}.reserved"):
-            return directory / f"{stamped.stem()}.{ext}", stamped
+        path = directory / f"{stamped.stem()}.{ext}"
+        if not any(directory.glob(f"{stamped.stem()}.*")) and _reserve(reservation(path)):
+            return Output(path, stamped)
         time.sleep(0.2)
 
 

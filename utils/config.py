@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from utils.errors import ConfigError, RateError
-from utils.schema import CHOICES, SCHEMA
+from utils.schema import SCHEMA
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SMOKE_MARK = "_smoke_test"
@@ -33,24 +33,27 @@ def _type_ok(value: Any, expected: type | tuple) -> bool:
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def check_value(dotted: str, value: Any, default: Any, expected: type, source: str, check=None) -> Any:
-    """Type-check one value, then apply its declared `check` (a range, utils/schema.py); `None` is
-    accepted where the default is `None` (meaning 'derive it')."""
+def check_value(dotted: str, value: Any, default: Any, expected: type, source: str | None = None, check=None) -> Any:
+    """Type-check one value, then apply its declared `check` (a range, a choice: utils/schema.py); `None`
+    is accepted where the default is `None` (meaning 'derive it'). Every config key and module option
+    is checked here. A refusal names `source`, where the value came from; without one (a backend given
+    settings directly) it is the ConfigError itself, which `build_from_module` gives the file."""
     if value is None and default is None:
         return None
     if isinstance(value, str) and not _type_ok(value, expected) and _type_ok(0.0, expected):
         # YAML 1.1 reads '1e-3' as a string; for a float key it plainly means a number.
         value = float(value) if _FLOAT.fullmatch(value.strip()) else value
-    if not _type_ok(value, expected):
-        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
-        raise RateError(f"{source}: key '{dotted}' must be {names}, got {type(value).__name__} {value!r}")
-    if dotted in CHOICES and value not in CHOICES[dotted]:
-        raise RateError(f"{source}: key '{dotted}' must be one of {list(CHOICES[dotted])}, got {value!r}")
-    if check is not None:
-        try:
+    try:
+        if not _type_ok(value, expected):
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            problem = f"must be {names}, got {type(value).__name__} {value!r}"
+            raise ConfigError(dotted, problem, f"key '{dotted}' {problem}")
+        if check is not None:
             check.check(dotted, value)
-        except ConfigError as exc:
-            raise RateError(f"{source}: {exc}") from None
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise RateError(f"{source}: {exc}") from None
     return float(value) if expected is float else value
 
 
@@ -62,7 +65,7 @@ def _unknown_key(dotted: str, known: list[str], source: str) -> RateError:
 
 def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, str], checks: dict | None = None) -> dict:
     """Merge a template's or backend's option dict over its declared defaults, type-checked by the
-    type of each default and checked by the module's declared `CHECKS` (ranges). Used for
+    type of each default and checked by the module's declared `CHECKS` (ranges, choices). Used for
     `*_options` dicts, whose keys only the template knows."""
     merged = dict(defaults)
     for key, value in given.items():
@@ -73,8 +76,8 @@ def merge_options(given: dict, defaults: dict, prefix: str, sources: dict[str, s
         default, check = defaults[key], (checks or {}).get(key)
         if default is not None:
             merged[key] = check_value(dotted, value, default, type(default), source, check)
-        else:  # "derived" by default; a declared range still says it is a number
-            merged[key] = check_value(dotted, value, None, (int, float), source, check) if check else value
+        else:  # "derived" by default; a declared check still says what it may hold (a range: a number)
+            merged[key] = check_value(dotted, value, None, check.expected, source, check) if check else value
     return merged
 
 
@@ -107,7 +110,7 @@ def _apply(data: dict, schema: dict, updates: dict, source: str, sources: dict, 
             if value is not None:  # a section whose keys are all commented out reads as null
                 _apply(data[key], schema[key], value, source, sources, prefix=f"{dotted}.")
             continue
-        default, expected, *_ = schema[key]  # ranges are checked on the final values (check_ranges)
+        default, expected, *_ = schema[key]  # declared checks run on the final values (check_declared)
         value = check_value(dotted, value, default, expected, source)
         if expected is dict:
             for sub in value:
@@ -200,22 +203,19 @@ def load_config(path: str | os.PathLike | None, overrides: list[tuple[str, str]]
         _apply(data, SCHEMA, loaded, shown, sources)
     for dotted, raw in overrides:
         _apply(data, SCHEMA, _parse_override(dotted, raw), "command line", sources)
-    check_ranges(data, SCHEMA, sources, shown)
+    check_declared(data, SCHEMA, sources, shown)
     return Config(data, sources, shown)
 
 
-def check_ranges(data: dict, schema: dict, sources: dict[str, str], shown: str, prefix: str = "") -> None:
-    """Every key's declared range, on the value that won (a file's 0 overridden on the command line is
-    no error), reported against where that value came from."""
+def check_declared(data: dict, schema: dict, sources: dict[str, str], shown: str, prefix: str = "") -> None:
+    """Every key's declared check (a range, a choice), on the value that won (a file's 0 overridden on
+    the command line is no error), reported against where that value came from."""
     for key, entry in schema.items():
         dotted = f"{prefix}{key}"
         if isinstance(entry, dict):
-            check_ranges(data[key], entry, sources, shown, f"{dotted}.")
+            check_declared(data[key], entry, sources, shown, f"{dotted}.")
         elif len(entry) > 2:
-            try:
-                entry[2].check(dotted, data[key])
-            except ConfigError as exc:
-                raise RateError(f"{sources.get(dotted, shown)}: {exc}") from None
+            check_value(dotted, data[key], *entry[:2], sources.get(dotted, shown), entry[2])
 
 
 def config_from_argv(argv: list[str] | None, doc: str | None = None) -> Config:
@@ -302,25 +302,6 @@ def template_names(package: str) -> list[str]:
     return sorted(p.stem for p in (REPO_DIR / package).glob("*.py") if not p.stem.startswith("_"))
 
 
-def lazy_import(name: str):
-    """The module `name`, executed on its first attribute access (importlib's LazyLoader): a script
-    names its packages at the top, as usual, and `--help` still answers before numpy, scipy and
-    matplotlib load (a second and more)."""
-    import importlib.util
-
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
-
-
 def find_module(package: str, name: str, key: str, cfg: Config):
     """Import `<package>/<name>.py`, the template or backend a config names by file name."""
     import importlib
@@ -334,11 +315,16 @@ def find_module(package: str, name: str, key: str, cfg: Config):
 
 def build_from_module(package: str, name: str, key: str, options_key: str, cfg: Config, *args):
     """Import the module `name` (set by config key `key`), merge its OPTIONS with the dict at
-    `options_key`, and call its builder. A builder's complaint about one setting (a RateError with a
-    `key`) is given the file that setting came from."""
+    `options_key` (checked by its CHECKS), and call its builder (`build_module`)."""
     module = find_module(package, name, key, cfg)
     section, field = options_key.split(".")
     options = merge_options(cfg[section][field], module.OPTIONS, options_key, cfg.sources, getattr(module, "CHECKS", {}))
+    return build_module(module, options, cfg, *args)
+
+
+def build_module(module, options: dict, cfg: Config, *args):
+    """`module.build(options, *args)`, where a builder's complaint about one setting that only it can
+    judge (a ConfigError, naming the key) is given the file that setting came from."""
     try:
         return module.build(options, *args)
     except ConfigError as exc:

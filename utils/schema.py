@@ -1,13 +1,18 @@
 """Every key a RATE config may hold, with its default and type: the defaults live here, in code.
 
 docs/config.md's reference explains each key; experiments set them in YAML, one-offs on the command line.
+What a key may hold beyond its type is declared beside it, as one check object (`Range`, `Choice`,
+`PricePair`, `Numbers`, `Names`): here for the config's own keys, in a template's or backend's `CHECKS`
+for its options. utils/config.check_value is where every one of them is applied.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from utils import record
 from utils.errors import ConfigError
 
 
@@ -18,6 +23,8 @@ class Range:
     high: Optional[float] = None
     low_open: bool = False
     high_open: bool = False
+    # What a check implies about the type where the default (null, "derived") says nothing.
+    expected = (int, float)
 
     def __str__(self) -> str:
         if self.high is None:
@@ -33,8 +40,23 @@ class Range:
             raise ConfigError(key, f"must be {self}, got {value:g}")
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The values a key may take, declared beside its type and default."""
+    values: tuple
+    expected = object  # the choices themselves say what the key holds
+
+    def __str__(self) -> str:
+        return f"one of {list(self.values)}"
+
+    def check(self, key: str, value) -> None:
+        if value is not None and value not in self.values:
+            raise ConfigError(key, f"must be {self}, got {value!r}", f"key '{key}' must be {self}, got {value!r}")
+
+
 class PricePair:
     """[input, output] US dollars per million tokens."""
+    expected = list
 
     def check(self, key: str, value) -> None:
         if value is not None and (len(value) != 2 or not all(
@@ -42,13 +64,40 @@ class PricePair:
             raise ConfigError(key, f"must be [input, output] US dollars per million tokens, got {value!r}")
 
 
+@dataclass(frozen=True)
+class Numbers:
+    """A non-empty list of finite numbers, in `unit`."""
+    unit: str
+    expected = list
+
+    def check(self, key: str, value) -> None:
+        if value is not None and (not value or not all(
+                isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) for d in value)):
+            problem = f"must be a non-empty list of numbers ({self.unit}) or null, got {value!r}"
+            raise ConfigError(key, problem, f"{key} {problem}")
+
+
+class Names:
+    """One name or a non-empty list of names (file names, reward keys)."""
+    expected = (str, list)
+
+    def check(self, key: str, value) -> None:
+        names = value if isinstance(value, list) else [value]
+        if value is not None and (not names or not all(isinstance(n, str) and n for n in names)):
+            problem = f"must be a string or a non-empty list of strings, got {value!r}"
+            raise ConfigError(key, problem, f"{key} {problem}")
+
+
 POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
 UNIT, OPEN_UNIT = Range(0, 1), Range(0, 1, low_open=True, high_open=True)
+# torch dtypes a model may be loaded in (the scoring templates, the transformers backend); auto: the
+# loader decides (bfloat16 on a GPU, float32 on CPU).
+DTYPES = Choice(("auto", "float32", "bfloat16", "float16"))
 
-# Every key a config may hold, as (default, accepted type[, the values it may take]). `None` defaults
-# mean "derived at run time" (e.g. from the template or from another section); docs/config.md's
-# reference explains each. The checks are the only range checks there are: loading a config applies
-# them, and so does every backend given settings directly (rewriters/_engine.py).
+# Every key a config may hold, as (default, accepted type[, the check of the values it may take]). `None`
+# defaults mean "derived at run time" (e.g. from the template or from another section); docs/config.md's
+# reference explains each. Loading a config applies the checks (utils/config.check_value), and so does
+# every backend given settings directly (rewriters/_engine.py).
 SCHEMA: dict[str, Any] = {
     "smoke_test": (False, bool),
     # A pipeline's run id: each phase's `latest` takes only the files of this run (docs/files.md).
@@ -85,7 +134,7 @@ SCHEMA: dict[str, Any] = {
     # The attribute judge (judges/): who decides W for originals, rewrites and rewritten rewrites.
     # Null model/backend/base_url/price mean "the rewriter's".
     "judge": {
-        "method": ("auto", str),
+        "method": ("auto", str, Choice(("auto", "rule", "llm", "none"))),
         "backend": (None, str),
         "model": (None, str),
         "base_url": (None, str),
@@ -98,7 +147,7 @@ SCHEMA: dict[str, Any] = {
     "scoring": {
         "model": ("vader", str),
         "model_options": ({}, dict),
-        "dataset_folder": ("rewrites", str),
+        "dataset_folder": ("rewrites", str, Choice(("rewrites", "scored"))),
         "dataset_name": (None, str),
         "dataset_filename": ("latest", str),
         # The scoring engine (docs/scoring.md). `models` scores several reward models in one run
@@ -110,7 +159,7 @@ SCHEMA: dict[str, Any] = {
         "batch_size": (64, int, AT_LEAST_1),
         "max_batch_tokens": (None, int, AT_LEAST_1),
         "device": (None, str),
-        "dtype": (None, str),
+        "dtype": (None, str, DTYPES),
         "checkpoint_texts": (1024, int, AT_LEAST_1),
         "keep_checkpoints": (False, bool),
         "rescore": (False, bool),
@@ -120,33 +169,33 @@ SCHEMA: dict[str, Any] = {
         "dataset_name": (None, str),
         "concept": (None, str),
         "score": (None, str),
-        "reward_key": (None, (str, list)),
+        "reward_key": (None, (str, list), Names()),
         "dataset_folder": (None, str),  # null or scored: data/scored; rewrites; or a subfolder of data/scored
-        "dataset_filename": ("latest", (str, list)),
-        "w_original_key": ("original", str),
-        "w_counterfactual_key": ("rewrite", str),
-        "w_rewritten_rewrite_key": ("rewritten rewrite", str),
+        "dataset_filename": ("latest", (str, list), Names()),
+        "w_original_key": (record.ORIGINAL, str),
+        "w_counterfactual_key": (record.REWRITE, str),
+        "w_rewritten_rewrite_key": (record.REWRITTEN_REWRITE, str),
         "alpha": (0.05, float, OPEN_UNIT),
         "bootstrap_resamples": (0, int, AT_LEAST_0),
         "bootstrap_seed": (0, int),
         # Rewrite efficacy from the judge's verdicts: the share below which the run is flagged, what a
         # low share does (warn or refuse), and estimating on the examples whose rewrites both passed.
         "min_efficacy": (0.8, float, UNIT),
-        "low_efficacy": ("warn", str),
+        "low_efficacy": ("warn", str, Choice(("warn", "refuse"))),
         "passed_judge_only": (False, bool),
         # Clusters of dependent examples (docs/effects.md): auto = the records' `cluster` field, else
         # examples sharing a reward question that is not a fixed prompt; none = independent.
-        "cluster_key": ("auto", str),
+        "cluster_key": ("auto", str, Choice(("auto", "none", "cluster", "question"))),
         # Sensitivity to the rewriter: RATE's intervals shifted by each off-target asymmetry delta (raw
         # reward units); null = a grid around the breakdown delta.
-        "sensitivity_deltas": (None, list),
+        "sensitivity_deltas": (None, list, Numbers("raw reward units")),
         # A control reward that ignores W, analysed beside the others: its RATE estimate is the rewriter's
         # off-target asymmetry in that reward's terms, and should be 0.
         "placebo_reward_key": (None, str),
         # An inverse-variance pooled estimate across the run's files, with I^2.
         "pool": (False, bool),
         # An example id seen twice: error, or keep_first (count the others as dropped).
-        "duplicate_ids": ("error", str),
+        "duplicate_ids": ("error", str, Choice(("error", "keep_first"))),
     },
     # A sweep of `make experiments` (configs/experiments/*.yaml, docs/experiments.md); the four scripts
     # ignore this section, so an experiment's file is also a config of one point.
@@ -175,7 +224,7 @@ SCHEMA: dict[str, Any] = {
         "models": ([], list),
         "template_options": ({}, dict),  # keyed by attribute
         "model_options": ({}, dict),  # keyed by model
-        "estimand": ("ATE", str),  # the card's matrix and contrasts
+        "estimand": ("ATE", str, Choice(("ATE", "ATT", "ATU"))),  # the card's matrix and contrasts
     },
     "visualize": {
         "dataset_name": (None, str),
@@ -192,13 +241,4 @@ SCHEMA: dict[str, Any] = {
         "sweep_values": ([], list),
         "sweep_label": (None, str),
     },
-}
-
-CHOICES = {
-    "scoring.dataset_folder": ("rewrites", "scored"),
-    "judge.method": ("auto", "rule", "llm", "none"),
-    "effects.low_efficacy": ("warn", "refuse"),
-    "effects.duplicate_ids": ("error", "keep_first"),
-    "audit.estimand": ("ATE", "ATT", "ATU"),
-    "effects.cluster_key": ("auto", "none", "cluster", "question"),
 }

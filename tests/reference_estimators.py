@@ -1,6 +1,6 @@
 """The estimators one example at a time: an independent, plainly written implementation that the
 vectorised code of estimation/stats.py is checked against (tests/test_estimators.py) and timed
-against (bench/bench_effects.py)."""
+against (bench/bench_effects.py). It lives with the tests because nothing else uses it."""
 
 from __future__ import annotations
 
