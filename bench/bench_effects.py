@@ -13,7 +13,7 @@ its own process, alternately, --repeats times; CPU seconds (user + system) and p
 come from the kernel's accounting of that process (os.wait4); the CPU ratio is the median of the
 ratios of runs made back to back, the memory ratio that of the medians. The
 estimates of both are checked equal to 1e-12. A third process times the stages of each side in turn:
-read (the floor iterates over the file's lines; the phase reads it in blocks into one buffer), parse
+read (the floor reads the file 1 MB at a time; the phase reads 1 MB blocks into one buffer), parse
 (the floor finds its three slices and parses them; the phase's typed decoder and columns), arrays (the
 floor keeps the values and checks the ids; the phase's drops, efficacy and clusters), statistics, and
 the sha256 of the input that the phase's sidecar records (taken from the blocks it reads, no second
