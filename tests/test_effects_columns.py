@@ -96,15 +96,22 @@ def same_columns(a: effects_columns.ScoredColumns, b: effects_columns.ScoredColu
             assert np.array_equal(ma, mb) and np.array_equal(va, vb, equal_nan=True), (reward_key, completion)
 
 
+def read_both_ways(path, lines: list[str], block: int, monkeypatch):
+    """The typed reader's columns of `lines` read in blocks of `block` bytes, checked equal to the plain
+    records' columns; and those records."""
+    monkeypatch.setattr(effects_reader, "BLOCK", block)
+    write(path, lines)
+    records = utils.read_records(path, texts=False)
+    typed = effects_reader.read(path, REQUIRED, OPTIONAL)
+    same_columns(typed, effects_columns.build(records, REQUIRED, OPTIONAL))
+    return typed, records
+
+
 @pytest.mark.parametrize("block", [150, 2_000, 1 << 20])
 def test_the_typed_reader_gives_the_columns_of_the_plain_records(tmp_path, monkeypatch, block):
     # 150 bytes: every line longer than the buffer, which grows; 2,000: blocks of a few lines, some
     # decoded whole with nulls and absent fields in them; 1 MB: the file in one block
-    monkeypatch.setattr(effects_reader, "BLOCK", block)
-    path = write(tmp_path / "scored.jsonl", awkward_lines())
-    records = utils.read_records(path, texts=False)
-    typed = effects_reader.read(path, REQUIRED, OPTIONAL)
-    same_columns(typed, effects_columns.build(records, REQUIRED, OPTIONAL))
+    typed, _ = read_both_ways(tmp_path / "scored.jsonl", awkward_lines(), block, monkeypatch)
     assert typed.n == 30 and set(typed.reward_columns) == {"m", "n", "late model", "note"}
     assert typed.reward_keys("original") == {"m", "n", "late model", "note"}
     assert typed.seen("m") == {*REQUIRED, "extra completion", utils.ORACLE}
@@ -138,11 +145,7 @@ def odd_lines() -> list[str]:
 
 @pytest.mark.parametrize("block", [150, 700, 5_000, 1 << 20])
 def test_values_taken_a_block_at_a_time_are_those_of_the_plain_records(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(effects_reader, "BLOCK", block)
-    path = write(tmp_path / "odd.jsonl", odd_lines())
-    records = utils.read_records(path, texts=False)
-    typed = effects_reader.read(path, REQUIRED, OPTIONAL)
-    same_columns(typed, effects_columns.build(records, REQUIRED, OPTIONAL))
+    typed, records = read_both_ways(tmp_path / "odd.jsonl", odd_lines(), block, monkeypatch)
     # and those of the record-level definitions
     assert typed.w.tolist() == [-1 if utils.record_w(r) is None else int(utils.record_w(r)) for r in records]
     verdicts = [r["judge"]["rewrite"]["w"] for r in records]

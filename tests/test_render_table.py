@@ -144,3 +144,16 @@ def test_a_table_block_renders_in_the_report(tmp_path):
     markdown = to_markdown([("table", table)], tmp_path)
     assert markdown == table.to_markdown() + "\n" and r"a\_b" in markdown
     assert table.to_html() in to_html([("table", table)], "t")
+
+
+def test_latex_escapes_every_special_character():
+    assert latex_escape("a & b % c $ d # e _ f { g } h") == r"a \& b \% c \$ d \# e \_ f \{ g \} h"
+    assert latex_escape("~^\\") == r"\textasciitilde{}\textasciicircum{}\textbackslash{}"
+    # the backslashes the escaping adds are not escaped again
+    assert latex_escape("\\&") == r"\textbackslash{}\&"
+    assert latex_escape("x < y > z | w") == r"x \textless{} y \textgreater{} z \textbar{} w"
+    assert latex_escape("line one\n\nline two") == r"line one\newline line two"
+    # nothing special is left bare: strip every escape we make and no special character remains
+    every = "&%$#_{}~^\\<>|"
+    stripped = re.sub(r"\\(text[a-z]+\{\}|[&%$#_{}])", "", latex_escape(every))
+    assert stripped == "", stripped

@@ -12,7 +12,6 @@ import pytest
 
 from estimation import gate as effects_gate
 from reporting import figures
-from reporting import render
 from reporting import report
 from reporting import samples
 import utils
@@ -272,19 +271,6 @@ def test_effect_sizes_are_computed_for_files_without_them():
     rows = visualize_runs.complete_rows({"reward_std": 2.0, "estimates": [today["estimates"][0], undefined]},
                                    Path("e.json"), raw=False)
     assert rows[1]["norm_estimate"] is None
-
-
-def test_latex_escapes_every_special_character():
-    assert render.latex_escape("a & b % c $ d # e _ f { g } h") == r"a \& b \% c \$ d \# e \_ f \{ g \} h"
-    assert render.latex_escape("~^\\") == r"\textasciitilde{}\textasciicircum{}\textbackslash{}"
-    # the backslashes the escaping adds are not escaped again
-    assert render.latex_escape("\\&") == r"\textbackslash{}\&"
-    assert render.latex_escape("x < y > z | w") == r"x \textless{} y \textgreater{} z \textbar{} w"
-    assert render.latex_escape("line one\n\nline two") == r"line one\newline line two"
-    # nothing special is left bare: strip every escape we make and no special character remains
-    every = "&%$#_{}~^\\<>|"
-    stripped = re.sub(r"\\(text[a-z]+\{\}|[&%$#_{}])", "", render.latex_escape(every))
-    assert stripped == "", stripped
 
 
 def test_samples_are_seeded_alternate_w_and_cut_long_texts(project_dir):
