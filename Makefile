@@ -172,8 +172,12 @@ smoke: $(STACK)
 	@for phase in $(PHASES); do $(PY) $$phase.py --config "$(CONFIG)" --smoke_test=true --run=$(RUN_ID) $(ARGS) || exit 1; done
 
 TEST_ENV = HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
+# pytest-xdist: one worker per core (TEST_WORKERS=0 runs in this process); each test file stays on one
+# worker, so a file's module fixtures (a served model, a scored dataset) are made once.
+TEST_WORKERS ?= auto
+TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 test: venv-models
-	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q $(TEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: venv-models
-	$(TEST_ENV) $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q $(TEST_PARALLEL) -m "not slow" $(PYTEST_ARGS)
