@@ -20,13 +20,9 @@ from utils.record import ORACLE, ORIGINAL, REWARD_KEYS
 logger = logging.getLogger(__name__)
 
 
-def as_list(value, dotted: str, cfg) -> list[str]:
-    """A config value that may be one string or a list of strings, as a non-empty list."""
-    values = value if isinstance(value, list) else [value]
-    if not values or not all(isinstance(v, str) and v for v in values):
-        raise utils.RateError(f"{cfg.source(dotted)}: {dotted} must be a string or a non-empty list of strings, "
-                              f"got {value!r}")
-    return values
+def as_list(value) -> list[str]:
+    """A config value that is one name or a list of names (the schema's `Names` checked it), as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
@@ -38,7 +34,7 @@ def resolve_sources(cfg, dataset: str, score: str) -> list[Path]:
     kind = "rewrites" if folder == "rewrites" else "scored"
     within = folder if folder not in (None, "rewrites", "scored") else None
     model = score if kind == "scored" else None
-    names = as_list(section["dataset_filename"], "effects.dataset_filename", cfg)
+    names = as_list(section["dataset_filename"])
     sources = [utils.artifacts.resolve(kind, name, "effects.dataset_filename", cfg, dataset, model, within=within)
                for name in names]
     repeated = sorted({str(p) for p in sources if sources.count(p) > 1})

@@ -133,7 +133,7 @@ def checkpoint_path(cfg, dataset: str, value: str, options: dict, input_sha: str
     key = json.dumps({"input": input_sha, "model": value, "options": options, "shard": shard}, sort_keys=True,
                      default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    shard_part = f"_{scoring_shards.part(scoring_shards.parse_shard_text(shard))}" if shard else ""
+    shard_part = f"_{scoring_shards.part(scoring_shards.parse(shard))}" if shard else ""
     name = f"{dataset[:60]}_{utils.slug(value)[-60:]}{utils.smoke_mark(cfg.smoke)}{shard_part}_{digest}.jsonl"
     return utils.folder("cache") / "scoring" / name
 
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         print(scoring_shards.merge(cfg, dataset, values[0], merge, started))
         return
     prepared = prepare_models(cfg, values)
-    shard = scoring_shards.parse_shard(section["shard"], cfg)
+    shard = scoring_shards.parse(section["shard"])
 
     source = utils.artifacts.resolve(section["dataset_folder"], section["dataset_filename"], "scoring.dataset_filename",
                                      cfg, dataset)

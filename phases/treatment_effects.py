@@ -94,11 +94,11 @@ def read_inputs(cfg, dataset: str, score: str) -> list[Input]:
     section = cfg["effects"]
     placebo = section["placebo_reward_key"]
     sources = effects_inputs.resolve_sources(cfg, dataset, score)
+    # rewards and verdicts as columns, the texts never held: a scored file's texts are most of its bytes
+    wanted = None if section["reward_key"] is None else [*effects_inputs.as_list(section["reward_key"]),
+                                                         *([placebo] if placebo else [])]
     inputs, labels = [], set()
     for source in sources:
-        # rewards and verdicts as columns, the texts never held: a scored file's texts are most of its bytes
-        wanted = None if section["reward_key"] is None else [*effects_inputs.as_list(
-            section["reward_key"], "effects.reward_key", cfg), *([placebo] if placebo else [])]
         records = effects_reader.read(source, tuple(utils.record.reward_keys(section).values()), (utils.record.ORACLE,),
                                       wanted)
         keys = effects_inputs.find_reward_keys(records, section["reward_key"], section["w_original_key"], source,

@@ -84,8 +84,6 @@ def read_runs(cfg) -> tuple[list[Path], list]:
     entries = section["effects_filename"]
     paths = report_runs.resolve_effects([entries] if isinstance(entries, str) else entries, (dataset, score), cfg,
                                         "visualize.effects_filename")
-    if not paths:
-        raise utils.RateError(f"{cfg.source('visualize.effects_filename')}: visualize.effects_filename is empty")
     loaded = [report_runs.load_effects(path) for path in paths]
     names = section["labels"] or report_runs.labels(loaded, paths)
     if len(names) != len(paths):

@@ -37,8 +37,6 @@ def resolve_effects(entries: list[str], base: tuple, cfg: utils.Config, key: str
     in order, without repeats."""
     paths: list[Path] = []
     for entry in entries:
-        if not isinstance(entry, str):
-            raise utils.RateError(f"{cfg.source(key)}: {key}: entries must be strings, got {entry!r}")
         if any(char in entry for char in "*?["):
             found = sorted(glob.glob(entry)) or sorted(glob.glob(str(utils.folder("effects") / entry)))
             found = [p for p in found if not p.endswith(".meta.json")]

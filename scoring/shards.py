@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -19,16 +18,9 @@ import utils
 
 logger = logging.getLogger(__name__)
 
-SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-
-
-def parse_shard(value: str | None, cfg: utils.Config) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    shard = parse_shard_text(value)
-    if shard is None or not 0 <= shard[0] < shard[1]:
-        raise utils.RateError(f"{cfg.source('scoring.shard')}: scoring.shard must be 'i/N' with 0 <= i < N, got {value!r}")
-    return shard
+def parse(value: str | None) -> tuple[int, int] | None:
+    """`scoring.shard` ('i/N', which the schema's Shard check accepted) as (i, N); None when unsharded."""
+    return utils.schema.Shard.parse(value)
 
 
 def part(shard: tuple[int, int] | None) -> str | None:
@@ -44,18 +36,13 @@ def _describe(path: Path) -> dict | None:
     """A shard file as its sidecar records it, or None when it is no shard."""
     meta = utils.read_meta(path)
     artifact = utils.artifacts.Artifact.from_meta((meta or {}).get("artifact"))
-    shard = parse_shard_text(((meta or {}).get("templates") or {}).get("shard"))
+    shard = parse(((meta or {}).get("templates") or {}).get("shard"))
     if artifact is None or not (artifact.part or "").startswith("shard-") or shard is None:
         return None
     inputs = meta.get("inputs") or [{}]
     return {"path": Path(path), "i": shard[0], "n": shard[1], "stamp": artifact.stamp, "artifact": artifact,
             "input": inputs[0].get("path"), "sha256": inputs[0].get("sha256"),
             "models": tuple((meta.get("templates") or {}).get("models") or ()), "meta": meta}
-
-
-def parse_shard_text(value) -> tuple[int, int] | None:
-    match = SHARD.match(str(value)) if value else None
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def _find(cfg: utils.Config, dataset: str, model: str, listed: list[str]) -> list[dict]:

@@ -59,6 +59,8 @@ def values(check, integral: bool) -> tuple[list, list]:
         return [[0.5], [-1, 2.5]], [[], [0.1, "x"], [math.inf], [True]]
     if isinstance(check, schema.Names):
         return ["a", ["a", "b"]], [[], [""], [1, "a"], ""]
+    if isinstance(check, schema.Shard):
+        return ["0/1", "3/4", " 1 / 2 "], ["1/1", "2/1", "0/0", "-1/2", "a/b", "1", ""]
     pytest.fail(f"no test values for {check!r}: add its kind to values()")
 
 

@@ -9,6 +9,7 @@ for its options. utils/config.check_value is where every one of them is applied.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -88,6 +89,24 @@ class Names:
             raise ConfigError(key, problem, f"{key} {problem}")
 
 
+SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+class Shard:
+    """'i/N' with 0 <= i < N: one of N shards of a scoring run (scoring/shards.py)."""
+    expected = str
+
+    @staticmethod
+    def parse(value) -> tuple[int, int] | None:
+        match = SHARD.match(value) if isinstance(value, str) else None
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+    def check(self, key: str, value) -> None:
+        shard = self.parse(value)
+        if value is not None and (shard is None or not 0 <= shard[0] < shard[1]):
+            raise ConfigError(key, f"must be 'i/N' with 0 <= i < N, got {value!r}")
+
+
 POSITIVE, AT_LEAST_0, AT_LEAST_1 = Range(0, low_open=True), Range(0), Range(1)
 UNIT, OPEN_UNIT = Range(0, 1), Range(0, 1, low_open=True, high_open=True)
 # torch dtypes a model may be loaded in (the scoring templates, the transformers backend); auto: the
@@ -163,7 +182,7 @@ SCHEMA: dict[str, Any] = {
         "checkpoint_texts": (1024, int, AT_LEAST_1),
         "keep_checkpoints": (False, bool),
         "rescore": (False, bool),
-        "shard": (None, str),
+        "shard": (None, str, Shard()),
     },
     "effects": {
         "dataset_name": (None, str),
@@ -229,7 +248,7 @@ SCHEMA: dict[str, Any] = {
     "visualize": {
         "dataset_name": (None, str),
         "score": (None, str),
-        "effects_filename": ("latest", (str, list)),
+        "effects_filename": ("latest", (str, list), Names()),
         "labels": ([], list),
         "raw": (False, bool),
         "dpi": (150, int, Range(20)),
