@@ -4,6 +4,9 @@ A scoring module declares `OPTIONS` (its settings under `scoring.model_options`)
 `build(options) -> RewardModel`. Importing a module loads nothing heavy; `build` loads the model.
 Everything model-specific (input format, padding side, which output is the reward) lives in the
 module; Hugging Face templates describe their model with `_hf.HFSpec` and share `_hf.build_hf`.
+A template that scores through a server declares `SERVER`, the kind of server it talks to
+("reward": a reward model served over HTTP; "chat": an OpenAI-compatible chat endpoint), so that
+the conformance test (tests/test_scoring_templates.py) can start a stand-in of that kind for it.
 
 The config value `hf:<local path or hub id>` is the `hf` template with `path` set to what follows
 the colon (see `resolve`).

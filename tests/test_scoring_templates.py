@@ -46,15 +46,41 @@ def stand_in(module, tiny_models) -> dict:
     return {"path": str(tiny_models.get(kind, tiny_models["completion"])), "device": "cpu"}
 
 
+# Templates that score through a server say which kind (`SERVER`); the test starts a stand-in of that
+# kind, and its `options` point the template at it. Each entry: kind -> (module, function) of tests/.
+SERVER_STAND_INS = {"reward": ("fake_reward_server", "stand_in"), "chat": ("fake_openai", "judge_stand_in")}
+
+
 @pytest.fixture(scope="module")
-def built(tiny_models):
+def served():
+    """`get(kind)` -> the options of a running stand-in server of that kind, started once per module."""
+    running, options = [], {}
+
+    def get(kind):
+        if kind not in options:
+            module, function = SERVER_STAND_INS[kind]
+            server, options[kind] = getattr(importlib.import_module(module), function)()
+            running.append(server)
+        return options[kind]
+
+    yield get
+    for server in running:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def built(tiny_models, served):
     cache = {}
 
     def get(name):
         if name not in cache:
             module = importlib.import_module(f"scoring_templates.{name}")
-            cache[name] = (build("scoring_templates", name) if not hasattr(module, "SPEC")
-                           else module.build({**module.OPTIONS, **stand_in(module, tiny_models)}), module)
+            if hasattr(module, "SPEC"):
+                cache[name] = module.build({**module.OPTIONS, **stand_in(module, tiny_models)}), module
+            elif getattr(module, "SERVER", None):
+                cache[name] = module.build({**module.OPTIONS, **served(module.SERVER)}), module
+            else:
+                cache[name] = build("scoring_templates", name), module
         return cache[name]
 
     return get
@@ -100,6 +126,12 @@ def test_trust_remote_code_only_where_a_template_says_so():
         spec = getattr(importlib.import_module(f"scoring_templates.{name}"), "SPEC", None)
         if spec is not None:
             assert spec.trust_remote_code == (name == "armorm"), name
+
+
+def test_a_template_that_scores_through_a_server_names_a_kind_the_test_can_stand_in_for():
+    for name in modules("scoring_templates"):
+        kind = getattr(importlib.import_module(f"scoring_templates.{name}"), "SERVER", None)
+        assert kind is None or kind in SERVER_STAND_INS, (name, kind)
 
 
 def test_every_scoring_template_says_whether_it_needs_a_gpu_and_slurm_asks_for_that():
