@@ -68,6 +68,10 @@ def check(cfg: utils.Config) -> None:
                 raise utils.RateError(f"{cfg.source(f'audit.{key}.{name}')}: audit.{key}.{name}: every key must be "
                                       f"one of audit.{listed} ({', '.join(section[listed])}) or another template of "
                                       f"{package}/, and hold a mapping")
+            if key == "model_options" and options.get("reward_key") not in (None, name):
+                raise utils.RateError(f"{cfg.source(f'audit.{key}.{name}')}: audit.model_options.{name}.reward_key: an "
+                                      f"audit keys each model's rewards by its name in audit.models ({name!r}); "
+                                      "leave reward_key out")
 
 
 def base_overrides(cfg: utils.Config, attribute: str, given: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -80,9 +84,19 @@ def base_overrides(cfg: utils.Config, attribute: str, given: list[tuple[str, str
 
 
 def scoring_overrides(cfg: utils.Config, model: str, onto_scored: bool) -> list[tuple[str, str]]:
+    options = dict(cfg["audit"]["model_options"].get(model, {}))
+    if "reward_key" in utils.find_module("scoring_templates", scoring_templates_name(model), "audit.models", cfg).OPTIONS:
+        # the estimates and the card find each model's rewards by its name in audit.models
+        options["reward_key"] = model
     return [("scoring.models", "[]"), ("scoring.model", model), ("scoring.placebo", "null"),
-            ("scoring.model_options", json.dumps(cfg["audit"]["model_options"].get(model, {}))),
+            ("scoring.model_options", json.dumps(options)),
             ("scoring.dataset_folder", "scored" if onto_scored else "rewrites"), ("scoring.dataset_filename", "latest")]
+
+
+def scoring_templates_name(model: str) -> str:
+    import scoring_templates
+
+    return scoring_templates.resolve(model)[0]
 
 
 def effects_overrides(cfg: utils.Config) -> list[tuple[str, str]]:

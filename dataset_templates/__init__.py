@@ -32,7 +32,8 @@ class DatasetTemplate:
     `rewrite_check(text, rewrite)` returns why a rewrite did not follow the template's prompt (a
     recorded failure), or None. `get_cluster(row)` names the group of examples that are not
     independent of each other (the answers to one question), written as the record's `cluster`:
-    treatment_effects.py then uses cluster-robust standard errors.
+    treatment_effects.py then uses cluster-robust standard errors. `w_from_judge`: the rows carry
+    no W (`w_classifier` gives None); the attribute judge's verdict on each sampled original is its W.
     """
 
     name: str
@@ -54,6 +55,7 @@ class DatasetTemplate:
     simulate_rewrite: Optional[Callable[[str, bool, random.Random], str]] = None
     rewrite_check: Optional[Callable[[str, str], Optional[str]]] = None
     get_cluster: Optional[Callable[[dict], Optional[str]]] = None
+    w_from_judge: bool = False
     extra: dict = field(default_factory=dict)
 
     def w_string(self, w: bool) -> str:

@@ -17,18 +17,20 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Example:
     id: str
-    w: bool
+    w: bool | None  # None until the attribute judge decides it (a template with w_from_judge)
     question: str
     original: str
     cluster: str | None = None  # examples that share it are not independent (treatment_effects' clusters)
 
 
 def classify_rows(template) -> tuple[list[Example], int]:
-    """Every row with a definite W becomes an Example; rows W cannot be decided for are counted."""
+    """Every row with a definite W becomes an Example; rows W cannot be decided for are counted. A
+    template whose W the judge decides gives every row, with W None."""
     examples, unclassified, seen = [], 0, set()
-    for index, row in enumerate(tqdm(template.load_rows(), desc=f"classifying W ({template.name})", unit="row")):
-        w = template.w_classifier(row)
-        if w is None:
+    desc = f"reading rows ({template.name})" if template.w_from_judge else f"classifying W ({template.name})"
+    for index, row in enumerate(tqdm(template.load_rows(), desc=desc, unit="row")):
+        w = None if template.w_from_judge else template.w_classifier(row)
+        if w is None and not template.w_from_judge:
             unclassified += 1
             continue
         example_id = template.get_id(row, index)
@@ -36,7 +38,7 @@ def classify_rows(template) -> tuple[list[Example], int]:
             raise utils.RateError(f"dataset template '{template.name}' gives duplicate id '{example_id}'")
         seen.add(example_id)
         cluster = template.get_cluster(row) if template.get_cluster is not None else None
-        examples.append(Example(example_id, bool(w), template.get_reward_question(row),
+        examples.append(Example(example_id, None if w is None else bool(w), template.get_reward_question(row),
                                 template.get_original_completion(row), None if cluster is None else str(cluster)))
     return examples, unclassified
 

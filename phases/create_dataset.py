@@ -218,7 +218,8 @@ def build(cfg) -> Setup:
 
 
 def choose_examples(template, cfg) -> tuple[list[Example], int, int]:
-    """The sampled examples, with how many rows had a definite W and how many had none."""
+    """The sampled examples, with how many rows had a definite W and how many had none. Where the
+    judge decides W (`w_from_judge`), every row is a candidate and the sample's W is still None."""
     from dataset_templates._sampling import classify_rows, sample
 
     section = cfg["rewrites"]
@@ -226,9 +227,30 @@ def choose_examples(template, cfg) -> tuple[list[Example], int, int]:
     if not examples:
         raise utils.RateError(f"dataset template '{template.name}' yielded no example with a definite W")
     n = section["smoke_test_examples"] if cfg.smoke else (section["n_examples"] or template.n_examples)
-    chosen = sample(examples, n, section["seed"], need_both_w=cfg.smoke)
-    logger.info("%d rows classified (%d skipped: W undecided); sampled %d", len(examples), unclassified, len(chosen))
+    chosen = sample(examples, n, section["seed"], need_both_w=cfg.smoke and not template.w_from_judge)
+    logger.info("%d rows %s (%d skipped: W undecided); sampled %d", len(examples),
+                "read, W for the judge to decide" if template.w_from_judge else "classified", unclassified, len(chosen))
     return chosen, len(examples), unclassified
+
+
+def decide_w(judge, chosen: list[Example], cfg) -> tuple[list[Example], int]:
+    """W of each sampled original from the judge's verdict (a template with `w_from_judge`); the
+    examples it leaves undecided are dropped, and counted."""
+    if judge is None or judge.method != "llm":
+        raise utils.RateError(f"{cfg.source('judge.method')}: dataset template 'custom' without "
+                              "rewrites.template_options.w_field takes W from the attribute judge: set judge.method "
+                              "llm (and judge.model, judge.base_url where the rewriter calls no model), or set w_field")
+    judge.check(chosen[0].original)
+    found = judge.judge([(ex.id, ex.original) for ex in chosen], desc="deciding W of the originals (judge)")
+    decided = [dataclasses.replace(ex, w=found[ex.id].w) for ex in chosen if found[ex.id].w is not None]
+    undecided = len(chosen) - len(decided)
+    if not decided:
+        reasons = Counter(v.failure for v in found.values())
+        raise utils.RateError(f"the judge decided W for none of the {len(chosen)} sampled originals "
+                              f"({reasons.most_common(1)[0][0]}); nothing was rewritten")
+    logger.info("the judge decided W for %d of %d originals (W=1: %d, W=0: %d); %d undecided and skipped",
+                len(decided), len(chosen), sum(ex.w for ex in decided), sum(not ex.w for ex in decided), undecided)
+    return decided, undecided
 
 
 def rewrite_and_judge(setup: Setup, chosen: list[Example], cfg) -> list[dict]:
@@ -236,7 +258,9 @@ def rewrite_and_judge(setup: Setup, chosen: list[Example], cfg) -> list[dict]:
     originals are judged first: that tries the judge before anything is paid for rewrites."""
     from dataset_templates._rewrites import make_records
 
-    originals = judge_originals(setup.judge, chosen, cfg) if setup.judge is not None else {}
+    # where the judge's verdicts on the originals are W, comparing them with W would measure nothing
+    judged_w = setup.template.w_from_judge
+    originals = judge_originals(setup.judge, chosen, cfg) if setup.judge is not None and not judged_w else {}
     records = make_records(chosen, setup.template, setup.backend)
     check_some_rewrite_worked(records)
     rewrites = (judge_completions(setup.judge, records, REWRITES, desc="judging W of the rewrites")
@@ -244,10 +268,13 @@ def rewrite_and_judge(setup: Setup, chosen: list[Example], cfg) -> list[dict]:
     return with_verdicts(records, originals, rewrites)
 
 
-def run_counts(setup: Setup, records: list[dict], efficacy: dict, classified: int, unclassified: int) -> dict:
+def run_counts(setup: Setup, records: list[dict], efficacy: dict, classified: int, unclassified: int,
+               undecided_by_judge: int | None = None) -> dict:
     from judges import efficacy as judge_efficacy
 
-    counts = {"rows_classified": classified, "rows_unclassified": unclassified, **count_outcomes(records),
+    counts = {"rows_classified": classified, "rows_unclassified": unclassified,
+              **({} if undecided_by_judge is None else {"originals undecided by the judge (skipped)": undecided_by_judge}),
+              **count_outcomes(records),
               **failure_reasons(records), **judge_efficacy.counts(efficacy)}
     if hasattr(setup.backend, "summary"):
         counts.update({f"api {key}": value for key, value in setup.backend.summary().items()})
@@ -288,16 +315,21 @@ def run(setup: Setup, cfg, started: str):
                          enabled=not section["dry_run"]):
         chosen, classified, unclassified = choose_examples(template, cfg)
         if section["dry_run"]:
+            # a W the judge decides is not known before it is asked: the rewrites are estimated as if
+            # every original were W=0, and the judge asked about every original
             estimate = dry_run(chosen, template, setup.backend, setup.backend_name, setup.judge,
-                               cfg["judge"]["originals"])
+                               cfg["judge"]["originals"] or template.w_from_judge)
             logger.info("dry run: %s", estimate)
             print_dry_run(estimate, setup.model, getattr(setup.backend, "batch", False),
                           setup.judge_info if setup.judge else None)
             return None
 
+        undecided = None
+        if template.w_from_judge:
+            chosen, undecided = decide_w(setup.judge, chosen, cfg)
         records = rewrite_and_judge(setup, chosen, cfg)
         efficacy = judge_efficacy.efficacy(records)
-        counts = run_counts(setup, records, efficacy, classified, unclassified)
+        counts = run_counts(setup, records, efficacy, classified, unclassified, undecided)
         if setup.judge is not None:
             log_efficacy(efficacy, cfg["effects"]["min_efficacy"],
                          setup.judge_info.get("model") or setup.judge_info["method"])

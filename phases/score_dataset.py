@@ -22,6 +22,11 @@ example starting at i (0 <= i < N) into
 PROJECT_DIR/data/scored/<dataset>_<model>_scored_shard-<i>-of-<N>[_smoke_test]_<stamp>.jsonl; `--merge` then joins
 the newest complete set of shards of the same input (or the files listed) into the usual output,
 checking that every example id appears exactly once.
+
+A model that can fail a text (`llm_judge`: an unparsable answer, a request that failed) gives it no
+reward: the record holds null there and the reason under record["reward_failures"][reward key]
+[completion key]; the sidecar and the log count failures by kind. `scoring.dry_run=true` prints what
+each model would send and cost (requests, tokens, dollars) and writes nothing.
 """
 
 from __future__ import annotations
@@ -150,9 +155,16 @@ def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> di
         max_tokens=budget, max_texts=max_texts, checkpoint=checkpoint, chunk_texts=cfg["scoring"]["checkpoint_texts"])
     for record in records:
         record[model.reward_key] = {}
-    for (record, key), reward in zip(items, rewards):
-        record[model.reward_key][key] = reward
+        forget_failures(record, model.reward_key)
+    for index, ((record, key), reward) in enumerate(zip(items, rewards)):
+        reason = stats.failures.get(index)
+        # a failed text is null, never a number: phase 3 drops its example as having no finite reward
+        record[model.reward_key][key] = None if reason else reward
+        if reason:
+            record.setdefault("reward_failures", {}).setdefault(model.reward_key, {})[key] = reason
     summary = stats.summary()
+    if model.summary:
+        summary.update({f"api {k}": v for k, v in model.summary().items()})
     summary["failed_completions_skipped"] = sum(t is None for r in records for t in r["completions"].values())
     summary["max_batch_tokens"], summary["batch_size"] = budget, max_texts
     if stats.truncated:
@@ -160,8 +172,48 @@ def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> di
                        model.max_length)
     if stats.non_finite:
         logger.warning("%s: %d rewards are not finite", model.name, stats.non_finite)
+    if stats.failures:
+        logger.warning("%s: %d texts have no reward (%s); their reasons are under reward_failures", model.name,
+                       len(stats.failures), ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
     logger.info("%s: %s", model.name, ", ".join(f"{k} {v}" for k, v in summary.items()))
     return summary
+
+
+def forget_failures(record: dict, reward_key: str) -> None:
+    """Drop a model's failures from an earlier scoring of this record: it is being scored again."""
+    lost = record.get("reward_failures")
+    if isinstance(lost, dict) and reward_key in lost:
+        del lost[reward_key]
+        if not lost:
+            del record["reward_failures"]
+
+
+def dry_run(records: list[dict], prepared: list, cfg: utils.Config) -> None:
+    """Prints what each model would send and cost; scores, sends and writes nothing. Only a template
+    that talks to a server is built (building loads nothing there); a local model is not loaded."""
+    from rewriters import _pricing
+
+    items = [(r["reward_question"], t) for r in records for t in r["completions"].values() if isinstance(t, str)]
+    questions, completions = [q for q, _ in items], [t for _, t in items]
+    lines = []
+    for value, module, options in prepared:
+        if getattr(module, "SERVER", None) is None:
+            lines.append(f"{value}: scores in this process; sends nothing to pay for")
+            continue
+        model = utils.build_module(module, options, cfg)
+        try:
+            if model.estimate is None:
+                lines.append(f"{value}: scores through a {module.SERVER} server; it gives no estimate")
+                continue
+            plan = model.estimate(questions, completions)
+        finally:
+            if model.close:
+                model.close()
+        logger.info("dry run: %s: %s", value, plan)
+        lines += _pricing.plan_lines(f"dry run: {value} (reward key {model.reward_key}), backend {plan['backend']}, "
+                                     f"model {plan['model']}", plan, plan.get("batch", False), plan["cost_hint"],
+                                     "at most max_tokens each")
+    print("\n".join(lines + [f"{len(completions):,} texts; nothing was sent, nothing was written"]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,9 +233,14 @@ def main(argv: list[str] | None = None) -> None:
     # Two runs scoring one input with one model would share (and garble) a checkpoint; other models
     # and other shards run side by side.
     shard_part = f"-{scoring_shards.part(shard)}" if shard else ""
+    # A dry run sends nothing and writes nothing, so it takes no lock.
     with utils.exclusive(f"score_dataset-{source.name}-{'+'.join(sorted(values))}{shard_part}",
-                         f"scores of {source.name} by {', '.join(values)}{shard_part.replace('-', ' ')}"):
+                         f"scores of {source.name} by {', '.join(values)}{shard_part.replace('-', ' ')}",
+                         enabled=not section["dry_run"]):
         records = read_input(source, shard, cfg)
+        if section["dry_run"]:
+            dry_run(records, prepared, cfg)
+            return
         scored = score_models(records, prepared, cfg, source, dataset)
         output = write_scored(records, scored, cfg, started, source, shard, dataset)
     print(output)
@@ -255,18 +312,24 @@ def write_scored(records: list[dict], scored: list[Scored], cfg: utils.Config, s
     reserved = utils.artifacts.new_path(wanted, "jsonl")
     output = reserved.path
     n_texts = sum(s.summary["texts"] for s in scored)
+    lost = {s.reward_key: s.summary["failures"] for s in scored if s.summary.get("failures")}
     utils.write_output(output, lambda path: utils.write_jsonl(path, records), script="score_dataset.py", cfg=cfg,
                        started_at=started, inputs=[source], artifact=reserved.artifact,
                        templates={"scoring": scored[0].name, "reward_key": scored[0].reward_key,
                                   "models": [s.name for s in scored], "reward_keys": [s.reward_key for s in scored],
                                   "shard": cfg["scoring"]["shard"]},
                        counts={"examples": len(records), "texts_scored": n_texts,
-                               "models": {s.name: s.summary for s in scored}})
+                               "models": {s.name: s.summary for s in scored},
+                               **({"reward_failures": lost} if lost else {})})
     if not cfg["scoring"]["keep_checkpoints"]:
         for s in scored:
             s.checkpoint.remove()
     skipped = sum(s.summary.get("failed_completions_skipped", 0) for s in scored)
+    failed = "; ".join(f"{key}: {sum(counts.values())} texts without a reward ("
+                       + ", ".join(f"{kind} {n}" for kind, n in counts.items()) + ")" for key, counts in lost.items())
+    if skipped:
+        failed += ("; " if failed else "") + f"{skipped} texts of failed rewrites had nothing to score"
     utils.log_summary(logger, f"{source} ({len(records)} records)",
                       f"{output} ({n_texts} texts scored by {', '.join(s.name for s in scored)})",
-                      f"none ({skipped} texts of failed rewrites had nothing to score)" if skipped else "none")
+                      f"none ({failed})" if skipped and not lost else failed or "none")
     return output

@@ -54,3 +54,20 @@ def cost(model: str, input_tokens: int, output_tokens: int, batch: bool) -> Opti
     """Dollars for this many tokens, or None when the model is not in PRICES."""
     price = price_of(model)
     return None if price is None else cost_at(price, input_tokens, output_tokens, batch)
+
+
+def cost_text(cost: Optional[float], batch: bool, price_key: str) -> str:
+    """An estimated cost as a dry run shows it; `price_key` is the setting that prices an unpriced model."""
+    if cost is None:
+        return f"no price (this model on this server; {price_key}: [input, output] prices it)"
+    return f"${cost:,.2f}" + (" (Batch API price, 50% off)" if batch else "")
+
+
+def plan_lines(title: str, plan: dict, batch: bool, price_key: str, output_note: str = "") -> list[str]:
+    """A dry run's block for one plan of requests (an engine's `estimate`): requests, tokens, cost."""
+    return [title,
+            f"  requests:                {plan['requests']:,} ({plan['cached']:,} answered from the cache, "
+            f"{plan['to_send']:,} to send)",
+            f"  estimated input tokens:  {plan['input_tokens']:,}",
+            f"  estimated output tokens: {plan['output_tokens']:,}" + (f" ({output_note})" if output_note else ""),
+            f"  estimated cost:          {cost_text(plan['cost_usd'], batch, price_key)}"]

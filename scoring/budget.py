@@ -73,8 +73,15 @@ def derive(params: int, hidden: int, layers: int, device_memory: int, dtype_byte
 def engine_settings(model, max_tokens: int | None, max_texts: int, *, texts_set: bool = True) -> tuple[int, int]:
     """(token budget, text cap) for `model` (a RewardModel): the configured budget when set, else
     derived on a GPU from the template's scorer (`shape()`, `device_memory()`), else by device.
-    `texts_set`: the text cap was set in the config, so a derived one does not replace it."""
+    `texts_set`: the text cap was set in the config, so a derived one does not replace it, nor the
+    texts per call a raw-text model asks for (`texts_per_call`: a served model's requests in flight)."""
     device = ((model.info or {}).get("device") or "cpu").split(":")[0]
+    wanted = getattr(model, "texts_per_call", None)
+    if wanted and getattr(model, "encode", None) is None:  # raw text: the token budget means nothing, only texts per call
+        if texts_set and int(max_texts) < wanted:
+            logger.warning("%s: scoring.batch_size=%d gives each call fewer texts than the %d it asks for "
+                           "(requests in flight); unset it to let the template choose", model.name, max_texts, wanted)
+        return int(max_tokens or AUTO_BATCH_TOKENS["cpu"]), int(max_texts) if texts_set else int(wanted)
     if max_tokens:
         return int(max_tokens), int(max_texts)
     scorer = getattr(model, "scorer", None)

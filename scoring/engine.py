@@ -13,6 +13,10 @@ inject faults) is honoured: the engine then calls the wrapper, one batch at a ti
 Scores do not depend on the batch: every template pads on the side its model pools from (right for
 decoder classifiers and BERT-family encoders), so a text's reward is the same alone or in any batch
 (up to float rounding, <= 1e-4 in fp32; tests/test_scoring_engine.py checks it).
+
+A model that gives `score_with_failures` (a served LLM judge) may fail a text: its reward is NaN and
+its reason is kept in `ScoreStats.failures` (item -> "<kind>: <detail>"), counted by kind. The
+checkpoint keeps the failure with its reason, so a resumed run does not ask for that text again.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class ScoreStats:
     padded: int = 0  # tokens fed to the model, padding included
     batches: int = 0
     seconds: float = 0.0
-    non_finite: int = 0
+    non_finite: int = 0  # NaN or infinite rewards that are no recorded failure
+    failures: dict = field(default_factory=dict)  # item -> why it has no reward (resumed ones included)
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -95,30 +100,55 @@ class ScoreStats:
                         "padding_fraction": round(1 - self.tokens / self.padded, 4)})
         if self.non_finite:
             out["non_finite"] = self.non_finite
+        if self.failures:
+            out["failed"] = len(self.failures)
+            out["failures"] = failure_counts(self.failures.values())
         return {**out, **self.extra}
 
 
+def failure_kind(reason: str) -> str:
+    """What a failure is counted under: its reason up to the first colon ("request failed")."""
+    return reason.split(":", 1)[0].strip() or reason
+
+
+def failure_counts(reasons) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[failure_kind(reason)] = counts.get(failure_kind(reason), 0) + 1
+    return dict(sorted(counts.items()))
+
+
 class Checkpoint:
-    """Rewards of finished chunks, appended as JSON lines `{"i": item, "r": reward}` and synced to
-    disk after each chunk. A line cut short by a crash is ignored when read back."""
+    """Rewards of finished chunks, appended as JSON lines `{"i": item, "r": reward}` (a failed text:
+    `{"i": item, "r": null, "f": reason}`) and synced to disk after each chunk. A line cut short by a
+    crash is ignored when read back."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def load(self) -> dict[int, float]:
+    def read(self) -> tuple[dict[int, float], dict[int, str]]:
+        """(reward by item, NaN for a failed one; failure reason by item)."""
         done: dict[int, float] = {}
+        failed: dict[int, str] = {}
         if not self.path.is_file():
-            return done
+            return done, failed
         with open(self.path) as handle:
             for line in handle:
                 try:
                     row = json.loads(line)
-                    done[int(row["i"])] = float(row["r"])
-                except (ValueError, KeyError, TypeError):
+                    if row.get("f") is not None and row["r"] is None:
+                        done[int(row["i"])], failed[int(row["i"])] = math.nan, str(row["f"])
+                    else:
+                        done[int(row["i"])] = float(row["r"])
+                except (ValueError, KeyError, TypeError, AttributeError):
                     logger.warning("%s: ignoring an incomplete line (a crash while writing)", self.path)
-        return done
+        return done, failed
 
-    def append(self, rows: Sequence[tuple[int, float]]) -> None:
+    def load(self) -> dict[int, float]:
+        return self.read()[0]
+
+    def append(self, rows: Sequence[tuple[int, float]], failures: dict[int, str] | None = None) -> None:
+        failures = failures or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as handle:
             handle.seek(0, os.SEEK_END)
@@ -126,7 +156,8 @@ class Checkpoint:
                 handle.seek(-1, os.SEEK_END)
                 if handle.read(1) != b"\n":  # a crash cut the last line: start on a line of our own
                     handle.write(b"\n")
-            handle.writelines((json.dumps({"i": i, "r": r}) + "\n").encode() for i, r in rows)
+            handle.writelines((json.dumps({"i": i, "r": None, "f": failures[i]} if i in failures else {"i": i, "r": r})
+                               + "\n").encode() for i, r in rows)
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -167,8 +198,9 @@ def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, 
 
     n = len(completions)
     stats = ScoreStats(texts=n)
-    done = checkpoint.load() if checkpoint else {}
+    done, failed = checkpoint.read() if checkpoint else ({}, {})
     done = {i: r for i, r in done.items() if 0 <= i < n}
+    stats.failures = {i: reason for i, reason in failed.items() if i in done}
     stats.resumed = len(done)
     if done:
         logger.info("%s: %d of %d texts resumed from %s", model.name, len(done), n, checkpoint.path)
@@ -187,13 +219,19 @@ def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, 
     else:  # raw-text models: nothing to prepare ahead
         make = partial(prefetch.text_window, questions, completions, max_texts=max_texts)
         forward, depth = (lambda pair: model.score_batch(*pair)), 0
+    failing = model.encode is None and getattr(model, "score_with_failures", None) is not None
+    if failing:
+        forward = (lambda pair: model.score_with_failures(*pair))
 
     with tqdm(total=len(todo), desc=f"scoring with {model.name}", unit="text", dynamic_ncols=True) as bar, \
             prefetch.Windows(make, parts, depth) as windows:
         for window in windows:
-            outputs = []
+            outputs, lost = [], {}
             for k, (batch, inputs) in enumerate(zip(window.batches, window.inputs)):
                 out = forward(inputs)
+                if failing:
+                    out, why = out
+                    lost.update({batch[j]: reason for j, reason in why.items()})
                 if len(out) != len(batch):  # a tensor's length is its shape: no synchronisation
                     raise RuntimeError(f"scoring template '{model.name}' returned {len(out)} rewards for "
                                        f"{len(batch)} texts")
@@ -210,11 +248,12 @@ def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, 
             for i, score in rows:
                 rewards[i] = score
             stats.truncated += window.truncated
+            stats.failures.update(lost)
             if checkpoint is not None:
-                checkpoint.append(rows)
+                checkpoint.append(rows, lost)
             stats.scored += len(rows)
     stats.seconds = time.perf_counter() - started
-    stats.non_finite = sum(not math.isfinite(r) for r in rewards)
+    stats.non_finite = sum(not math.isfinite(r) for i, r in enumerate(rewards) if i not in stats.failures)
     return rewards, stats
 
 

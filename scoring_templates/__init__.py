@@ -40,7 +40,16 @@ class RewardModel:
     Tokenising models also give `encode(questions, completions) -> [Encoded]` and
     `score_encoded([Encoded]) -> [float]` (one padded forward pass); the scoring engine then
     tokenises once, sorts by length and batches under a token budget. `close()` frees the model
-    (GPU memory) before the next model of a run is loaded."""
+    (GPU memory) before the next model of a run is loaded. `texts_per_call`, for a model that scores
+    raw text, is how many texts one `score_batch` call should get (a served model sends them as
+    several requests at once); the engine honours it unless `scoring.batch_size` is set.
+
+    A model whose texts can fail (a served model: an unparsable answer, a request that failed) gives
+    `score_with_failures(questions, completions) -> (rewards, {index: reason})`, NaN at each failed
+    index and the reason as "<kind>: <detail>"; the engine then records the failures instead of
+    rewards. `estimate(questions, completions) -> {requests, to_send, cached, input_tokens,
+    output_tokens, cost_usd, ...}` says what scoring would send and cost (`scoring.dry_run`), and
+    `summary() -> dict` what it sent (requests, tokens, cost), for the sidecar."""
 
     name: str
     reward_key: str
@@ -54,6 +63,10 @@ class RewardModel:
     # The engine's fast path (scoring/engine.py): an object with `collate([Encoded]) -> inputs`,
     # `forward(inputs) -> rewards left on the device` and `score_encoded`; optional.
     scorer: Any = None
+    texts_per_call: int | None = None
+    score_with_failures: Callable[[Sequence[str], Sequence[str]], tuple[list[float], dict[int, str]]] | None = None
+    estimate: Callable[[Sequence[str], Sequence[str]], dict] | None = None
+    summary: Callable[[], dict] | None = None
 
 
 def wording_noise(text: str, sd: float) -> float:

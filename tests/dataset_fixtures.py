@@ -80,6 +80,10 @@ def fixture_options(package: str, name: str, models_dir: Path) -> dict:
     for key, value in getattr(module, "FIXTURE", {}).items():
         assert key in options, f"{name}.FIXTURE sets {key!r}, which is not one of its OPTIONS"
         options[key] = resolve(value, models_dir)
+    # settings that go with the stand-ins as they are (the fields a generic template reads from them)
+    for key, value in getattr(module, "FIXTURE_OPTIONS", {}).items():
+        assert key in options, f"{name}.FIXTURE_OPTIONS sets {key!r}, which is not one of its OPTIONS"
+        options[key] = value
     return options
 
 

@@ -396,3 +396,4 @@ def started(responder: Callable[[str], str] = default_responder, latency: float 
             server.stop()
 
     return running()
+

@@ -185,3 +185,49 @@ def test_hedges_are_neutral_to_vader_spelled_right_and_found_by_the_rule():
     review = next(r["text"] for r in rows if r["hedged"])
     plain = hedging.oracle_counterfactual(review, False)
     assert hedging.classify_text(plain) is False and hedging.oracle_counterfactual(plain, True) != plain
+
+
+@pytest.mark.slow
+def test_an_audit_mixes_in_process_served_and_llm_judge_reward_models(tmp_path, monkeypatch):
+    """`http` (a stand-in reward server) and `llm_judge` (a stand-in chat server) score beside an
+    in-process model in one audit, each configured only under audit.model_options."""
+    import yaml
+
+    from fake_judge import judge_stand_in
+    from fake_reward_server import stand_in
+
+    reward_server, http_options = stand_in()
+    chat_server, judge_options = judge_stand_in()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-audit")
+    try:
+        config = tmp_path / "mixed.yaml"
+        config.write_text(yaml.safe_dump({
+            "audit": {"attributes": ["synthetic_length"], "models": ["vader", "http", "llm_judge"],
+                      "model_options": {"http": http_options, "llm_judge": judge_options}},
+            "rewrites": {"backend": "simulated", "n_examples": 40}}))
+        project = tmp_path / "project"
+        done = run_script("run_audit.py", "--config", str(config), env={"PROJECT_DIR": str(project)})
+        assert done.returncode == 0, done.stderr[-3000:]
+        (path,) = (project / "audits").glob("mixed_audit_*.csv")
+        with path.open() as handle:
+            rows = {row["model"]: row for row in csv.DictReader(handle)}
+        assert set(rows) == {"vader", "http", "llm_judge"}
+        for row in rows.values():
+            assert row["attribute"] == "synthetic_length" and float(row["ci_low"]) <= float(row["ci_high"]), row
+        # the reward server scored every text; the judge was asked once per distinct text (one question here)
+        assert len(reward_server.scored) == 4 * 40
+        assert len(chat_server.chat_received) == len(set(reward_server.scored))
+    finally:
+        reward_server.stop()
+        chat_server.stop()
+
+
+def test_an_audit_refuses_a_reward_key_other_than_the_models_name(tmp_path):
+    config = tmp_path / "keyed.yaml"
+    config.write_text('audit: {attributes: [synthetic_length], models: [vader, http], '
+                      'model_options: {http: {reward_key: mine}}}\nrewrites: {backend: simulated}\n')
+    done = run_script("run_audit.py", "--config", str(config), env={"PROJECT_DIR": str(tmp_path / "project")})
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert "audit.model_options.http.reward_key" in last and "keyed.yaml" in last, last
+    assert not (tmp_path / "project" / "data").exists()

@@ -10,6 +10,7 @@ its own access log.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -115,3 +116,75 @@ def test_the_gguf_weights_rewrite_and_judge_in_one_process(project_dir):
     check_records(records, {"llm logprobs"})  # log-probabilities come with every local answer
     assert meta["counts"]["api cost_usd"] == 0.0 and meta["counts"]["judge api cost_usd"] == 0.0
     assert meta["templates"]["judge"]["backend"] == "transformers"
+
+
+def test_score_dataset_with_smollm2_as_the_llm_judge(smollm2, project_dir):
+    """`scoring.model: llm_judge` with SmolLM2 as the judge: every text gets a rating in the scale or a
+    failure with its reason, the sidecar counts them, and a rerun is answered from the cache."""
+    import math
+
+    import utils
+
+    reviews = ["A moving film with superb acting.", "Boring and far too long.", "It was fine, I suppose."]
+    records = [{"id": f"r-{i}", "w_original": i % 2 == 0, "reward_question": "Write a movie review: ",
+                "completions": {"original": text, "rewrite": text.upper(), "rewritten rewrite": text + " Really."}}
+               for i, text in enumerate(reviews)]
+    utils.folder("rewrites").mkdir(parents=True)
+    utils.write_jsonl(utils.folder("rewrites") / "toy_dataset_20240101_000000.jsonl", records)
+    config = project_dir.parent / "judge.yaml"
+    config.write_text(json.dumps({"rewrites": {"dataset_name": "toy"}, "scoring": {"model": "llm_judge", "model_options": {
+        "base_url": smollm2.base_url, "model": smollm2.model, "timeout": 300.0}}}))
+    before = smollm2.chat_requests()
+    scored, meta = output_of(run_script("score_dataset.py", "--config", str(config)))
+    key = f"llm_judge:{smollm2.model}"
+    failed = 0
+    for record in scored:
+        lost = record.get("reward_failures", {}).get(key, {})
+        for name, reward in record[key].items():
+            if reward is None:
+                failed += 1
+                assert isinstance(lost[name], str) and ": " in lost[name], (record["id"], name)
+            else:
+                assert math.isfinite(reward) and 1 <= reward <= 10 and name not in lost, (record["id"], name, reward)
+    summary = meta["counts"]["models"]["llm_judge"]
+    assert summary["texts"] == 9 and summary.get("failed", 0) == failed
+    assert sum(meta["counts"].get("reward_failures", {}).get(key, {}).values()) == failed
+    assert summary["api requests"] == 9 and smollm2.chat_requests() - before == summary["api sent"] > 0
+
+    sent = smollm2.chat_requests()
+    again, meta_again = output_of(run_script("score_dataset.py", "--config", str(config)))
+    assert smollm2.chat_requests() == sent and again == scored
+    assert meta_again["counts"]["models"]["llm_judge"]["api cached"] == 9
+
+
+def test_a_custom_dataset_whose_w_the_served_model_decides(smollm2, project_dir):
+    """`custom` with no w_field: the served model, as the attribute judge, decides W of each sampled
+    original, then rewrites them. Only the structure is asserted, and a rerun sends nothing."""
+    args = ["--config", str(REPO / "configs/examples/bring_your_own.yaml"), f"--rewrites.base_url={smollm2.base_url}",
+            f"--rewrites.model={smollm2.model}", "--rewrites.template_options.w_field=null",
+            f"--rewrites.template_options.path={REPO / 'examples/bring_your_own/responses.jsonl'}",
+            "--rewrites.n_examples=4", "--rewrites.max_tokens=64"]
+    before = smollm2.chat_requests()
+    done = run_script("create_dataset.py", *args)
+    decided = re.search(r"the judge decided W for (\d) of 4 originals \(W=1: (\d), W=0: (\d)\); (\d) undecided",
+                        done.stderr)
+    assert decided, done.stderr[-3000:]
+    n, ones, zeros, undecided = map(int, decided.groups())
+    assert n == ones + zeros and n + undecided == 4
+    if done.returncode == 2:  # every rewrite of a 135M model may fail: then it says so in one line
+        assert done.stderr.strip().splitlines()[-1].startswith("error: every one of the"), done.stderr[-2000:]
+        sent = smollm2.chat_requests() - before
+        assert run_script("create_dataset.py", *args).returncode == 2 and smollm2.chat_requests() - before == sent
+        return
+    records, meta = output_of(done)
+    assert meta["counts"]["originals undecided by the judge (skipped)"] == undecided and len(records) == n
+    assert meta["templates"]["judge"]["model"] == smollm2.model
+    for record in records:
+        assert isinstance(record["w_original"], bool) and record["cluster"].startswith("q")
+        assert "original" not in record.get("judge", {}), "a verdict that is W is not also kept as a check of W"
+        for key in ("rewrite", "rewritten rewrite"):
+            assert (record["completions"][key] is None) == (key in record.get("failures", {}))
+    sent = smollm2.chat_requests() - before
+    assert sent >= 4 + len(records)  # a question per original, a rewrite per decided example, at least
+    again = run_script("create_dataset.py", *args)
+    assert output_of(again)[0] == records and smollm2.chat_requests() - before == sent

