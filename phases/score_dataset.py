@@ -36,6 +36,7 @@ import hashlib
 import json
 import logging
 import sys
+from collections import Counter
 
 from scoring import shards as scoring_shards
 import utils
@@ -153,6 +154,11 @@ def score_model(records: list[dict], model, cfg: utils.Config, checkpoint) -> di
     rewards, stats = scoring_engine.score_texts(
         model, [r["reward_question"] for r, _ in items], [r["completions"][k] for r, k in items],
         max_tokens=budget, max_texts=max_texts, checkpoint=checkpoint, chunk_texts=cfg["scoring"]["checkpoint_texts"])
+    if items and len(stats.failures) == len(items):
+        # a dead server or a wrong model name: a file of nulls would become `latest` and feed phase 3 nothing
+        top = Counter(stats.failures.values()).most_common(1)[0][0]
+        raise utils.RateError(f"{model.name}: every one of the {len(items)} texts failed ({top[:200]}); nothing was "
+                              f"written. Check the scoring.model_options of '{model.name}' (base_url, model)")
     for record in records:
         record[model.reward_key] = {}
         forget_failures(record, model.reward_key)

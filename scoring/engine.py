@@ -16,7 +16,8 @@ decoder classifiers and BERT-family encoders), so a text's reward is the same al
 
 A model that gives `score_with_failures` (a served LLM judge) may fail a text: its reward is NaN and
 its reason is kept in `ScoreStats.failures` (item -> "<kind>: <detail>"), counted by kind. The
-checkpoint keeps the failure with its reason, so a resumed run does not ask for that text again.
+checkpoint keeps the failure with its reason: a resumed run asks again for a text whose request
+failed, and not for one whose answer could not be read.
 """
 
 from __future__ import annotations
@@ -199,7 +200,9 @@ def score_texts(model, questions: Sequence[str], completions: Sequence[str], *, 
     n = len(completions)
     stats = ScoreStats(texts=n)
     done, failed = checkpoint.read() if checkpoint else ({}, {})
-    done = {i: r for i, r in done.items() if 0 <= i < n}
+    # a request that failed (a server down, a timeout) is asked again on resume; an answer that was
+    # unparsable would come back the same, so it stays a failure
+    done = {i: r for i, r in done.items() if 0 <= i < n and failure_kind(failed.get(i, "")) != "request failed"}
     stats.failures = {i: reason for i, reason in failed.items() if i in done}
     stats.resumed = len(done)
     if done:

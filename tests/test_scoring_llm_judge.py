@@ -233,3 +233,34 @@ def test_a_rubric_without_its_placeholders_stops_the_run_in_one_line(judge, proj
     last = done.stderr.strip().splitlines()[-1]
     assert last == (f"error: {config}: scoring.model_options.rubric: the rubric must hold {{question}} and "
                     "{completion}; it lacks {completion}")
+
+
+def test_a_resumed_run_asks_again_for_a_failed_request_but_not_for_an_unreadable_answer(tmp_path):
+    asked, down = [], {"ccc"}
+
+    def score_with_failures(questions, completions):
+        asked.extend(completions)
+        failed = {i: "unparsable answer: 'x'" if t == "bad" else "request failed: HTTP 500"
+                  for i, t in enumerate(completions) if t == "bad" or t in down}
+        return [math.nan if i in failed else float(len(t)) for i, t in enumerate(completions)], failed
+
+    model = RewardModel("stub", "stub", lambda q, c: score_with_failures(q, c)[0], score_with_failures=score_with_failures)
+    checkpoint = scoring_engine.Checkpoint(tmp_path / "ck.jsonl")
+    texts = ["a", "bad", "ccc", "ee"]
+    scoring_engine.score_texts(model, [""] * 4, texts, max_tokens=100, max_texts=2, checkpoint=checkpoint, chunk_texts=2)
+    asked.clear()
+    down.clear()  # the server is back
+    rewards, stats = scoring_engine.score_texts(model, [""] * 4, texts, max_tokens=100, max_texts=2,
+                                                checkpoint=checkpoint, chunk_texts=2)
+    assert asked == ["ccc"] and rewards[2] == 3.0
+    assert stats.failures == {1: "unparsable answer: 'x'"}
+
+
+def test_a_model_whose_every_text_fails_stops_the_run_in_one_line_and_writes_nothing(project_dir):
+    write_rewrites()
+    config = config_for(project_dir, {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0})
+    done = run_script("score_dataset.py", "--config", str(config), env={"OPENAI_API_KEY": "sk-test"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: llm_judge: every one of the 16 texts failed (request failed") and "base_url" in last
+    assert not utils.folder("scored").exists() or not list(utils.folder("scored").glob("*.jsonl"))
