@@ -53,12 +53,15 @@ def cache_family(settings: dict) -> str:
     return f"openai@{utils.redact_url(url).rstrip('/')}" if url else "openai"
 
 
-def client_arguments(settings: dict, max_retries: int) -> dict:
+def client_arguments(settings: dict, max_retries: int, section: str = "rewrites") -> dict:
+    """The OpenAI client's arguments; `section` (rewrites, judge, scoring) says where the settings
+    live, so that a missing key names the option to set."""
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
         if not base_url(settings):
-            raise utils.RateError(".env: OPENAI_API_KEY is not set (needed by rewrites.backend openai/openai_batch; "
-                                  "or set rewrites.base_url for a local server that needs no key)")
+            prefix = "scoring.model_options" if section == "scoring" else section
+            raise utils.RateError(f".env: OPENAI_API_KEY is not set (needed by {prefix}.backend openai/openai_batch; "
+                                  f"or set {prefix}.base_url for a local server that needs no key)")
         key = "unused"  # local OpenAI-compatible servers (vLLM, Ollama) accept any key
     arguments = {"api_key": key, "timeout": settings["timeout"], "max_retries": max_retries}
     if settings["base_url"]:

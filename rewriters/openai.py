@@ -165,7 +165,7 @@ class OpenAIRewriter(EngineBackend):
         import openai
 
         # The client's own retries are off: ours honour Retry-After across all requests and count.
-        client = openai.AsyncOpenAI(**client_arguments(self.settings, max_retries=0))
+        client = openai.AsyncOpenAI(**client_arguments(self.settings, max_retries=0, section=self.section))
         limiter = RateLimiter(self.settings["requests_per_minute"], self.settings["tokens_per_minute"])
         gate = ConcurrencyLimit(self.settings["max_concurrency"], self.settings["timeout"],
                                 self.settings["adaptive_concurrency"])
@@ -295,5 +295,5 @@ def build(options: dict, template, model: str, temperature: float, seed: int, se
           section: str = "rewrites"):
     backend = OpenAIRewriter("openai", model, temperature, settings, section)
     if not backend.settings["dry_run"]:
-        client_arguments(backend.settings, max_retries=0)  # a missing key stops the run now, not after the judge
+        client_arguments(backend.settings, max_retries=0, section=backend.section)  # a missing key stops the run now, not after the judge
     return backend

@@ -115,7 +115,7 @@ class BatchRewriter(EngineBackend):
     def _send(self, pending: list[tuple[str, RewriteRequest]], answer: Callable, fail: Callable, bar) -> None:
         import openai
 
-        self.client = openai.OpenAI(**client_arguments(self.settings, max_retries=self.settings["max_retries"]))
+        self.client = openai.OpenAI(**client_arguments(self.settings, max_retries=self.settings["max_retries"], section=self.section))
         self.folder.mkdir(parents=True, exist_ok=True)
         wanted = dict(pending)
         active = self._reattach(wanted)
@@ -287,5 +287,5 @@ def build(options: dict, template, model: str, temperature: float, seed: int, se
           section: str = "rewrites"):
     backend = BatchRewriter(options, model, temperature, settings, section)
     if not backend.settings["dry_run"]:
-        client_arguments(backend.settings, max_retries=0)  # a missing key stops the run now, not after the judge
+        client_arguments(backend.settings, max_retries=0, section=backend.section)  # a missing key stops the run now, not after the judge
     return backend

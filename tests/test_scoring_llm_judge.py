@@ -264,3 +264,14 @@ def test_a_model_whose_every_text_fails_stops_the_run_in_one_line_and_writes_not
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: llm_judge: every one of the 16 texts failed (request failed") and "base_url" in last
     assert not utils.folder("scored").exists() or not list(utils.folder("scored").glob("*.jsonl"))
+
+
+def test_a_missing_key_names_the_scoring_options_to_set(project_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    write_rewrites()
+    done = run_script("score_dataset.py", "--config", str(config_for(project_dir, {"model": "gpt-4o-mini"})))
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert "OPENAI_API_KEY is not set" in last and "scoring.model_options.base_url" in last, last
+    assert "rewrites." not in last
