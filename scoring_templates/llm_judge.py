@@ -43,7 +43,7 @@ OPTIONS = {
     "model": "gpt-4o-mini",
     "backend": "openai",
     "rubric": DEFAULT_RUBRIC,
-    "scale": [1, 10],
+    "scale": [1, 9],  # one digit each: a tokeniser that splits "10" into "1", "0" would read it as 1
     "logprobs": True,
     "max_tokens": 4,
     "temperature": 0.0,
